@@ -1,0 +1,55 @@
+# The one place the build commands live: the README, CI and the GitHub workflows call these targets.
+# `make book` and `make test` bootstrap a virtual environment in .venv from requirements.txt on first
+# use (and again whenever requirements.txt or code/pyproject.toml changes).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+# Sphinx warnings fail the build (-W); --keep-going reports all of them before failing.
+JB_FLAGS ?= --warningiserror --keep-going
+
+.PHONY: help venv book book-all serve test bench clean clean-all
+
+help:
+	@echo "make book      build the site into _build/html, executing changed chapters"
+	@echo "make serve     preview the built site on http://$(HOST):$(PORT)"
+	@echo "make test      run every test: package, chapters, built site in a browser"
+	@echo "make bench     measure build, rebuild and test times"
+	@echo "make clean     remove the built site and the execution cache"
+
+$(STAMP): requirements.txt code/pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --requirement requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable code/
+	@touch $@
+
+venv: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo ""
+	@echo "The site is in $(CURDIR)/_build/html (start at index.html)."
+	@echo "Preview it with: make serve   (then open http://$(HOST):$(PORT))"
+
+# Re-read every page (not only changed ones); the execution cache still decides what re-runs.
+book-all: $(STAMP)
+	$(BIN)/jupyter-book build . --all $(JB_FLAGS)
+
+serve:
+	@test -f _build/html/index.html || { echo "No site yet: run 'make book' first." >&2; exit 2; }
+	$(BIN)/python -m http.server --bind $(HOST) --directory _build/html $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
+
+clean:
+	rm -rf _build
+
+clean-all: clean
+	rm -rf $(VENV) code/*.egg-info .pytest_cache

@@ -1,0 +1,105 @@
+"""Load the book's data sets from files on disk: nothing is ever downloaded.
+
+The Palmer penguins table (Horst, Hill and Gorman, 2020; CC0) ships inside the `palmerpenguins`
+package as a CSV file of 344 rows. `read_numeric_columns` reads any CSV file with the same checks,
+so a learner can point the examples at their own measurements.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from importlib import util
+from pathlib import Path
+
+import torch
+
+#: Cell values that mean "not measured". Rows with one of these in a requested column are dropped.
+MISSING = frozenset({"", "NA", "N/A", "NaN", "nan", "null"})
+
+#: The numeric columns of the penguins table.
+PENGUIN_NUMERIC_COLUMNS = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
+
+
+def penguins_csv_path() -> Path:
+    """Path of the penguins CSV file that ships inside the installed `palmerpenguins` package."""
+    # find_spec locates the package without importing it (its __init__ imports pandas: slow).
+    spec = util.find_spec("palmerpenguins")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the palmerpenguins package is not installed: pip install palmerpenguins")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "penguins.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"the palmerpenguins package is installed but has no data file at {path}")
+    return path
+
+
+def read_numeric_columns(
+    path: str | Path, columns: tuple[str, ...], dtype: torch.dtype = torch.float32
+) -> dict[str, torch.Tensor]:
+    """Read the named numeric columns of a CSV file into 1-D tensors of equal length.
+
+    Rows missing any requested value are dropped. A missing file, an empty file, a missing
+    column, a value that is not a finite number, or a table with no complete row raises a
+    ValueError (or FileNotFoundError) that names the file and what was expected.
+    """
+    if not columns:
+        raise ValueError("columns must name at least one column")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"data file {path} does not exist")
+    if path.is_dir():
+        raise ValueError(f"data file {path} is a folder, expected a CSV file")
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError:
+        raise ValueError(f"data file {path} is not a UTF-8 text CSV file") from None
+    except csv.Error as err:
+        raise ValueError(f"data file {path} is not a valid CSV file: {err}") from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise ValueError(f"data file {path} is empty, expected a CSV header with columns {', '.join(columns)}")
+    header = [name.strip() for name in rows[0]]
+    absent = [name for name in columns if name not in header]
+    if absent:
+        raise ValueError(
+            f"data file {path} has no column {', '.join(map(repr, absent))}; "
+            f"expected {', '.join(columns)}, found {', '.join(header)}"
+        )
+    index = [header.index(name) for name in columns]
+    values: list[list[float]] = []
+    for line_number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue  # a blank line
+        if len(row) != len(header):
+            raise ValueError(f"data file {path}, line {line_number}: expected {len(header)} fields, found {len(row)}")
+        cells = [row[i].strip() for i in index]
+        if any(cell in MISSING for cell in cells):
+            continue
+        parsed = []
+        for name, cell in zip(columns, cells):
+            try:
+                number = float(cell)
+            except ValueError:
+                raise ValueError(
+                    f"data file {path}, line {line_number}: column {name!r} should hold a number, found {cell!r}"
+                ) from None
+            if not math.isfinite(number):
+                raise ValueError(f"data file {path}, line {line_number}: column {name!r} holds {cell!r}, not a finite number")
+            parsed.append(number)
+        values.append(parsed)
+    if not values:
+        raise ValueError(f"data file {path} has no row with all of {', '.join(columns)} present")
+    table = torch.tensor(values, dtype=dtype)  # (m, len(columns))
+    return {name: table[:, j].contiguous() for j, name in enumerate(columns)}
+
+
+def load_penguins(
+    columns: tuple[str, ...] = ("flipper_length_mm", "body_mass_g"), path: str | Path | None = None
+) -> dict[str, torch.Tensor]:
+    """The penguins' numeric `columns` as tensors, rows with a missing value dropped."""
+    unknown = [name for name in columns if name not in PENGUIN_NUMERIC_COLUMNS]
+    if unknown and path is None:
+        raise ValueError(
+            f"unknown penguin column {', '.join(map(repr, unknown))}; expected some of {', '.join(PENGUIN_NUMERIC_COLUMNS)}"
+        )
+    return read_numeric_columns(penguins_csv_path() if path is None else path, columns)

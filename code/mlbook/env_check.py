@@ -1,0 +1,85 @@
+"""Check an installation: Python and library versions, and which devices PyTorch can use.
+
+The chapter "Setup" runs this module (`python -m mlbook.env_check`) so a learner can compare their
+machine with the one that built the book.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+
+import torch
+
+from mlbook import cli
+from mlbook.device import get_device
+
+#: The distributions whose versions the report lists.
+PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "jupyter-book", "myst-nb", "mlbook")
+
+
+def package_version(name: str) -> str:
+    """The installed version of distribution `name`, or "not installed"."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment_report() -> dict[str, str]:
+    """Versions and devices, as text, keyed by what they describe."""
+    report = {
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+    }
+    report.update({name: package_version(name) for name in PACKAGES})
+    report["torch"] = torch.__version__  # includes the build, e.g. "+cpu" or "+cu130"
+    cuda = torch.cuda.is_available()
+    report["cuda available"] = "yes" if cuda else "no"
+    if cuda:
+        report["cuda device"] = torch.cuda.get_device_name(0)
+        report["cuda version (torch built with)"] = str(torch.version.cuda)
+    report["mps available"] = "yes" if torch.backends.mps.is_available() else "no"
+    report["device the book will use"] = str(get_device("auto"))
+    return report
+
+
+def format_report(report: dict[str, str]) -> str:
+    """The report as aligned `name: value` lines."""
+    if not report:
+        raise ValueError("the report is empty")
+    width = max(map(len, report))
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in report.items())
+
+
+def problems(report: dict[str, str], minimum_python: tuple[int, int] = (3, 10)) -> list[str]:
+    """What in the report would stop the book's code from running, in words (empty if nothing)."""
+    found = []
+    major, minor = (int(part) for part in report["python"].split(".")[:2])
+    if (major, minor) < minimum_python:
+        found.append(f"Python {report['python']} is older than {'.'.join(map(str, minimum_python))}")
+    for name in ("torch", "numpy", "matplotlib", "mlbook"):
+        if report.get(name, "not installed") == "not installed":
+            found.append(f"{name} is not installed: run `pip install -r requirements.txt` and `pip install -e code/`")
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print versions and devices; exit 1 if something the book needs is missing."""
+    parser = cli.ArgumentParser(prog="python -m mlbook.env_check", description=main.__doc__)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--dry-run", action="store_true", help="accepted for uniformity; the check is already quick")
+    args = parser.parse_args(argv)
+    report = environment_report()
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    found = problems(report)
+    for problem in found:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))

@@ -1,0 +1,143 @@
+"""Check a gradient from autograd against finite differences, the way every later chapter can.
+
+The chapter "Tensors and automatic differentiation" shows these functions: a central-difference
+estimate of the gradient of any scalar function of a tensor, and a check that compares it with
+the gradient `backward()` computes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from mlbook import cli, plotting
+from mlbook.device import get_device
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """Autograd's gradient beside the finite-difference estimate, and how far apart they are."""
+
+    autograd: torch.Tensor  # the gradient from backward(), same shape as x
+    numerical: torch.Tensor  # the central-difference estimate, same shape as x
+    max_abs_error: float  # largest absolute difference between the two
+    passed: bool  # True when they agree within the tolerances
+
+
+def _check_inputs(f, x: torch.Tensor, eps: float) -> None:
+    if not callable(f):
+        raise ValueError(f"f must be a function of a tensor, got {type(f).__name__}")
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"x must hold floating-point numbers to be differentiated, got {x.dtype}")
+    if x.numel() == 0:
+        raise ValueError("x is empty: there is nothing to differentiate")
+    if not torch.isfinite(x).all():
+        raise ValueError("x must not contain NaN or infinite values")
+    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a small number above 0, got {eps!r}")
+
+
+def _scalar(f, x: torch.Tensor) -> torch.Tensor:
+    value = f(x)
+    if not isinstance(value, torch.Tensor) or value.numel() != 1:
+        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise ValueError(f"f must return a single number (a tensor with one element), got {shape}")
+    return value.reshape(())
+
+
+def numerical_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Central differences (f(x + eps e_i) - f(x - eps e_i)) / (2 eps) for every entry i, in float64."""
+    _check_inputs(f, x, eps)
+    # float64: in float32 the rounding error of f, divided by a tiny eps, would swamp the estimate.
+    x64 = x.detach().to(torch.float64)
+    grad = torch.zeros_like(x64)
+    flat, grad_flat = x64.reshape(-1), grad.reshape(-1)  # views: writing to them writes x64, grad
+    with torch.no_grad():
+        for i in range(flat.numel()):
+            original = flat[i].item()
+            flat[i] = original + eps
+            up = _scalar(f, x64).item()
+            flat[i] = original - eps
+            down = _scalar(f, x64).item()
+            flat[i] = original
+            grad_flat[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def autograd_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The gradient of f at x from autograd, in float64 (x itself is left untouched)."""
+    _check_inputs(f, x, 1.0)
+    x64 = x.detach().to(torch.float64).requires_grad_(True)
+    _scalar(f, x64).backward()
+    return x64.grad
+
+
+def check_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float = 1e-6,
+                   rtol: float = 1e-5, atol: float = 1e-7) -> GradientCheck:
+    """Compare autograd's gradient of f at x with central differences."""
+    auto = autograd_gradient(f, x)
+    numerical = numerical_gradient(f, x, eps)
+    error = (auto - numerical).abs().max().item()
+    return GradientCheck(auto, numerical, error, bool(torch.allclose(auto, numerical, rtol=rtol, atol=atol)))
+
+
+def example_function(x: torch.Tensor) -> torch.Tensor:
+    """The chapter's example: f(x) = sum(x^2 sin x), whose gradient is 2x sin x + x^2 cos x."""
+    return (x**2 * torch.sin(x)).sum()
+
+
+def example_gradient(x: torch.Tensor) -> torch.Tensor:
+    """The hand-derived gradient of `example_function`."""
+    return 2 * x * torch.sin(x) + x**2 * torch.cos(x)
+
+
+def plot_derivative(f: Callable[[torch.Tensor], torch.Tensor], f_prime: Callable[[torch.Tensor], torch.Tensor],
+                    lo: float = -4.0, hi: float = 4.0, points: int = 161):
+    """Two panels: f on [lo, hi], and its derivative from autograd (line) beside `f_prime` (dots)."""
+    grid = torch.linspace(lo, hi, points, requires_grad=True)
+    values = f(grid)  # (points,): f applied element by element
+    values.sum().backward()  # each output depends only on its own input, so grad holds every f'(x_i)
+    fig = plotting.new_figure((8.0, 3.2))
+    left, right = fig.subplots(1, 2)
+    x = grid.detach()
+    left.plot(x, values.detach())
+    left.set(xlabel="x", ylabel="f(x)", title="f")
+    right.plot(x, grid.grad, label="autograd")
+    right.plot(x[::8], f_prime(x)[::8], "o", label="by hand")
+    right.set(xlabel="x", ylabel="f′(x)", title="derivative")
+    right.legend()
+    return fig
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Check autograd against a hand derivative and finite differences on random inputs."""
+    parser = cli.make_parser("python -m mlbook.finite_differences", main.__doc__)
+    parser.add_argument("--size", type=cli.positive_int, default=5, help="number of inputs (default: %(default)s)")
+    parser.add_argument("--eps", type=cli.positive_float, default=1e-6, help="finite-difference step (default: %(default)s)")
+    args = parser.parse_args(argv)
+    device = get_device(args.device)
+    if args.dry_run:
+        args.size = 2
+    generator = torch.Generator().manual_seed(args.seed)
+    x = (torch.rand(args.size, generator=generator, dtype=torch.float64) * 4 - 2).to(device)
+    result = check_gradient(example_function, x, eps=args.eps)
+    by_hand = example_gradient(x.double())
+    print(f"f(x) = sum(x^2 sin x) at {args.size} random points on {device}")
+    print(f"{'x':>10} {'by hand':>14} {'autograd':>14} {'finite diff.':>14}")
+    for xi, h, a, n in zip(x.tolist(), by_hand.tolist(), result.autograd.tolist(), result.numerical.tolist()):
+        print(f"{xi:10.4f} {h:14.8f} {a:14.8f} {n:14.8f}")
+    print(f"largest gap between autograd and finite differences: {result.max_abs_error:.2e}")
+    print("gradient check passed" if result.passed else "gradient check FAILED")
+    figure = plot_derivative(lambda t: t**2 * torch.sin(t), example_gradient)
+    for path in cli.save_figures({"derivative": figure}, args.out):
+        print(f"saved {path}")
+    return 0 if result.passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))

@@ -1,0 +1,103 @@
+"""Figures the chapters and the command-line examples share, drawn with matplotlib.
+
+Each function returns a `BookFigure`: a matplotlib figure made without pyplot, so nothing is kept
+in a global figure list. A notebook shows it as a PNG image, a script saves it with `savefig`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping
+
+import torch
+from matplotlib.figure import Figure
+
+#: Line styles cycled with the colours, so curves differ in more than colour alone.
+LINESTYLES = ("-", "--", "-.", ":")
+
+
+class BookFigure(Figure):
+    """A matplotlib figure that Jupyter displays as a PNG image, with no pyplot involved."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        return buffer.getvalue()
+
+
+def new_figure(size: tuple[float, float]) -> BookFigure:
+    """An empty figure of `size` inches that lays itself out to fit its labels."""
+    return BookFigure(figsize=size, layout="constrained")
+
+
+def _as_numpy(t):
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
+
+
+def scatter_with_lines(x: torch.Tensor, y: torch.Tensor, lines: Mapping[str, Callable[[torch.Tensor], torch.Tensor]],
+                       xlabel: str, ylabel: str, x_range: tuple[float, float] | None = None,
+                       size: tuple[float, float] = (6.0, 4.0)) -> Figure:
+    """The data as points and each model in `lines` (a function of x) as a line over `x_range`."""
+    fig = new_figure(size)
+    ax = fig.add_subplot()
+    ax.scatter(_as_numpy(x), _as_numpy(y), s=12, alpha=0.6, color="tab:gray", label="data")
+    lo, hi = x_range if x_range is not None else (x.min().item(), x.max().item())
+    grid = torch.linspace(lo, hi, 200)
+    for i, (label, line) in enumerate(lines.items()):
+        ax.plot(_as_numpy(grid), _as_numpy(line(grid)), linestyle=LINESTYLES[i % len(LINESTYLES)],
+                linewidth=2, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if lines:
+        ax.legend()
+    return fig
+
+
+def loss_curves(curves: Mapping[str, torch.Tensor], ylabel: str, log: bool = True,
+                size: tuple[float, float] = (6.0, 3.5)) -> Figure:
+    """Loss against step for each run in `curves`, on a log scale by default."""
+    fig = new_figure(size)
+    ax = fig.add_subplot()
+    for i, (label, losses) in enumerate(curves.items()):
+        ax.plot(_as_numpy(losses), linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=2, label=label)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return fig
+
+
+def loss_surface_3d(a_values: torch.Tensor, b_values: torch.Tensor, losses: torch.Tensor,
+                    xlabel: str, ylabel: str, zlabel: str, size: tuple[float, float] = (6.0, 4.5)) -> Figure:
+    """The loss over a grid of (a, b) as a 3-D surface; `losses` has shape (len(b), len(a))."""
+    fig = new_figure(size)
+    ax = fig.add_subplot(projection="3d")
+    A, B = torch.meshgrid(a_values, b_values, indexing="xy")  # both (len(b), len(a))
+    ax.plot_surface(_as_numpy(A), _as_numpy(B), _as_numpy(losses), cmap="viridis", linewidth=0, antialiased=True)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_zlabel(zlabel)
+    ax.view_init(elev=30, azim=-60)
+    return fig
+
+
+def contour_with_paths(a_values: torch.Tensor, b_values: torch.Tensor, losses: torch.Tensor,
+                       paths: Mapping[str, torch.Tensor], xlabel: str, ylabel: str,
+                       optimum: tuple[float, float] | None = None, levels: int = 20,
+                       size: tuple[float, float] = (6.0, 4.5)) -> Figure:
+    """Contours of the loss with each (n, 2) path of (a, b) points drawn on top."""
+    fig = new_figure(size)
+    ax = fig.add_subplot()
+    A, B = torch.meshgrid(a_values, b_values, indexing="xy")
+    contours = ax.contour(_as_numpy(A), _as_numpy(B), _as_numpy(losses), levels=levels, cmap="viridis")
+    fig.colorbar(contours, ax=ax, label="loss")
+    for i, (label, path) in enumerate(paths.items()):
+        p = _as_numpy(path)
+        ax.plot(p[:, 0], p[:, 1], marker="o", markersize=3, linestyle=LINESTYLES[i % len(LINESTYLES)], label=label)
+    if optimum is not None:
+        ax.plot(*optimum, marker="*", markersize=14, color="black", linestyle="none", label="least squares")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="best")
+    return fig

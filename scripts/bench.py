@@ -1,0 +1,128 @@
+"""Measure the book's build and test times on this machine (`make bench`).
+
+Works on a copy of the book in a temporary folder, so your own _build is left alone, and prints:
+cold build, no-change rebuild, rebuild after a prose-only edit, rebuild after a code edit (and
+which chapters re-executed each time), each chapter's execution time, and the time of `make test`.
+Timings on a shared machine are noisy: each rebuild is repeated and the median reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+BOOK_FILES = ("_config.yml", "_toc.yml", "book", "code")
+EXECUTED = re.compile(r"(\S+?)\.md: Executing notebook")
+TARGET_CHAPTER_SECONDS = 5.0
+
+
+def copy_book(destination: Path) -> Path:
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
+    for name in BOOK_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=ignore)
+        else:
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def build(root: Path) -> tuple[float, list[str]]:
+    """Build the book in `root` as `make book` does; return (seconds, chapters executed)."""
+    start = time.perf_counter()
+    result = subprocess.run([str(BIN / "jupyter-book"), "build", str(root), "--warningiserror", "--keep-going"],
+                            cwd=root, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"build failed:\n{(result.stdout + result.stderr)[-4000:]}")
+    executed = sorted(Path(p).relative_to(root).as_posix() for p in EXECUTED.findall(result.stdout + result.stderr))
+    return seconds, executed
+
+
+def chapter_times(root: Path) -> dict[str, float]:
+    """Execution time of each chapter, from the records jupyter-cache keeps."""
+    from jupyter_cache import get_cache
+
+    cache = get_cache(root / "_build" / ".jupyter_cache")
+    times = {}
+    for record in cache.list_cache_records():
+        seconds = (record.data or {}).get("execution_seconds")
+        uri = Path(record.uri)
+        name = uri.relative_to(root).with_suffix("").as_posix() if uri.is_relative_to(root) else uri.stem
+        if seconds is not None:
+            times[name] = float(seconds)  # the newest record of a chapter wins
+    return dict(sorted(times.items()))
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    if old not in text:
+        sys.exit(f"bench: cannot find {old!r} in {path}")
+    path.write_text(text.replace(old, new, 1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each rebuild (median reported)")
+    parser.add_argument("--skip-tests", action="store_true", help="do not time `make test`")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    args = parser.parse_args()
+
+    results: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="mlbook-bench-") as tmp:
+        root = copy_book(Path(tmp))
+        seconds, executed = build(root)
+        results["cold build"] = {"seconds": seconds, "executed": executed}
+        results["chapter execution"] = chapter_times(root)
+
+        runs = [build(root) for _ in range(args.repeat)]
+        results["no-change rebuild"] = {"seconds": statistics.median(r[0] for r in runs),
+                                        "executed": sorted({c for r in runs for c in r[1]})}
+
+        chapter = root / "book" / "linear_regression.md"
+        runs = []
+        for i in range(args.repeat):
+            edit(chapter, "## The model\n", f"## The model\n\nA prose edit, number {i}.\n")
+            runs.append(build(root))
+        results["prose edit rebuild"] = {"seconds": statistics.median(r[0] for r in runs),
+                                         "executed": sorted({c for r in runs for c in r[1]})}
+
+        module = root / "code" / "mlbook" / "env_check.py"
+        edit(module, '"""Check an installation', '"""(benchmark edit) Check an installation')
+        seconds, executed = build(root)
+        results["code edit rebuild (code/mlbook/env_check.py)"] = {"seconds": seconds, "executed": executed}
+
+    if not args.skip_tests:
+        start = time.perf_counter()
+        status = subprocess.run(["make", "test"], cwd=ROOT, capture_output=True, text=True,
+                                env={**os.environ}).returncode
+        results["make test"] = {"seconds": time.perf_counter() - start, "exit status": status}
+
+    width = 46
+    print(f"{'measurement':<{width}} {'seconds':>8}  chapters executed")
+    for name, value in results.items():
+        if name == "chapter execution":
+            continue
+        executed = ", ".join(value.get("executed", [])) if "executed" in value else f"exit {value['exit status']}"
+        print(f"{name:<{width}} {value['seconds']:8.2f}  {executed or '(none)'}")
+    print(f"\n{'chapter':<{width}} {'seconds':>8}  target < {TARGET_CHAPTER_SECONDS:.0f} s")
+    for name, seconds in results["chapter execution"].items():
+        print(f"{name:<{width}} {seconds:8.2f}  {'ok' if seconds < TARGET_CHAPTER_SECONDS else 'SLOW'}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

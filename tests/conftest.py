@@ -1,0 +1,136 @@
+"""Fixtures shared by the tests: the repository, a clean build of the book, a served site."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+#: What a copy of the book needs in order to build on its own.
+BOOK_FILES = ("_config.yml", "_toc.yml", "book", "code")
+_EXECUTED = re.compile(r"(\S+?)\.(?:md|ipynb): Executing notebook")
+
+
+def available_devices() -> list[str]:
+    """The devices the smoke tests run on: always the CPU, and a GPU when there is one."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def toc_files() -> list[str]:
+    """Every document named in _toc.yml (root and chapters), without extension."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    names = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                names.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc.get("parts", toc.get("chapters", [])))
+    return names
+
+
+@dataclass
+class Build:
+    """The result of one `jupyter-book build` of a book folder."""
+
+    root: Path  # the book folder that was built
+    returncode: int
+    log: str  # stdout and stderr together
+
+    @property
+    def html(self) -> Path:
+        return self.root / "_build" / "html"
+
+    def executed(self) -> set[str]:
+        """Documents (relative paths without extension) whose notebooks ran in this build."""
+        found = set()
+        for match in _EXECUTED.finditer(self.log):
+            path = Path(match.group(1))
+            try:
+                found.add(path.relative_to(self.root).as_posix())
+            except ValueError:
+                found.add(path.as_posix())
+        return found
+
+
+def copy_book(destination: Path, with_cache_from: Path | None = None) -> Path:
+    """Copy what the book needs into `destination` (optionally with an execution cache)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
+    for name in BOOK_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=ignore)
+        else:
+            shutil.copy2(source, destination / name)
+    if with_cache_from is not None:
+        shutil.copytree(with_cache_from / "_build" / ".jupyter_cache", destination / "_build" / ".jupyter_cache")
+    return destination
+
+
+def build_book(root: Path, *extra: str, env: dict[str, str] | None = None, timeout: int = 600) -> Build:
+    """Run the same build as `make book` on the book in `root`."""
+    command = [str(BIN / "jupyter-book"), "build", str(root), "--warningiserror", "--keep-going", *extra]
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, **(env or {})})
+    return Build(root, result.returncode, result.stdout + result.stderr)
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Build:
+    """A clean build, from scratch, of a copy of the book, with warnings as errors."""
+    build = build_book(copy_book(tmp_path_factory.mktemp("book")))
+    if build.returncode != 0:
+        pytest.fail(f"the clean build failed:\n{build.log[-6000:]}")
+    return build
+
+
+@pytest.fixture(scope="session")
+def second_build(tmp_path_factory) -> Build:
+    """A second clean build in another folder, to compare with the first."""
+    build = build_book(copy_book(tmp_path_factory.mktemp("book2")))
+    if build.returncode != 0:
+        pytest.fail(f"the second clean build failed:\n{build.log[-6000:]}")
+    return build
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def site_url(built_book):
+    """The built site served over HTTP on 127.0.0.1, as `make serve` does."""
+    handler = functools.partial(_QuietHandler, directory=str(built_book.html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

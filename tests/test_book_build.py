@@ -1,0 +1,140 @@
+"""Build the book as `make book` does and check what a reader gets: every chapter, its figures
+and glued numbers, no errors, the same text twice, and a build that fails loudly and
+re-executes exactly what changed."""
+
+from __future__ import annotations
+
+import html
+import re
+import struct
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LinearRegression
+
+from conftest import build_book, copy_book, toc_files
+from mlbook.data import load_penguins
+
+pytestmark = pytest.mark.book
+CHAPTERS = toc_files()
+
+
+def page(build, name: str) -> str:
+    return (build.html / f"{name}.html").read_text(encoding="utf-8")
+
+
+def visible_text(markup: str) -> str:
+    """The article's text, without tags, scripts or image file names (which carry hashes)."""
+    article = markup.split('<article class="bd-article">', 1)[-1].split("</article>", 1)[0]
+    article = re.sub(r"<(script|style)\b.*?</\1>", "", article, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", article))).strip()
+
+
+def test_clean_build_executes_every_chapter_without_warnings(built_book):
+    assert built_book.executed() == set(CHAPTERS)
+    assert "WARNING:" not in built_book.log and "build succeeded" in built_book.log  # Sphinx warnings
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_page_is_complete(built_book, name):
+    markup = page(built_book, name)
+    source = (built_book.root / f"{name}.md").read_text(encoding="utf-8")
+    title = re.search(r"^# (.+)$", source, re.MULTILINE).group(1)
+    assert html.escape(title, quote=False) in markup
+    text = visible_text(markup)
+    assert "Traceback (most recent call last)" not in text
+    outputs = " ".join(re.findall(r'<div class="cell_output docutils container">(.*?)</div>\s*</div>', markup, re.S))
+    assert not re.search(r"\w+Error\b|\w+Warning\b", visible_text(outputs)), "an error or warning in a cell output"
+    assert 'class="output stderr"' not in markup and "output traceback" not in markup
+    assert "{glue" not in text, "an unresolved glue reference"
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_figures_are_drawn_with_alt_text_and_captions(built_book, name):
+    source = (built_book.root / f"{name}.md").read_text(encoding="utf-8")
+    expected = source.count("\n  figure:\n")
+    markup = page(built_book, name)
+    figures = re.findall(r"<figure.*?</figure>", markup, flags=re.S)
+    assert len(figures) == expected
+    for figure in figures:
+        image = re.search(r'<img alt="([^"]+)" src="([^"]+)"', figure)
+        assert image, f"a figure without alt text in {name}"
+        assert len(image.group(1)) > 40, "alt text should describe the figure"
+        assert "<figcaption>" in figure
+        png = (built_book.html / name).parent.joinpath(image.group(2)).resolve()
+        data = png.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", data[16:24])
+        assert width > 300 and height > 200
+
+
+def test_glued_numbers_match_independent_computations(built_book):
+    data = load_penguins(("flipper_length_mm", "body_mass_g"))
+    m = data["flipper_length_mm"].shape[0]
+    assert f"{m} penguins with both measurements" in visible_text(page(built_book, "book/intro"))
+
+    # The chapter's exact answer, recomputed with scikit-learn in the chapter's units.
+    x = ((data["flipper_length_mm"].double() - 200) / 10).numpy()[:, None]
+    y = (data["body_mass_g"].double() / 1000).numpy()
+    fit = LinearRegression().fit(x, y)
+    text = visible_text(page(built_book, "book/linear_regression"))
+    assert f"a ⋆ = {fit.coef_[0]:.4f} kg/cm" in text.replace("a^\\star", "a ⋆") or f"{fit.coef_[0]:.4f} kg/cm" in text
+    assert f"{fit.intercept_:.4f} kg" in text
+    assert f"about {fit.coef_[0] * 100:.0f} g of body mass" in text
+    rmse = float(np.sqrt(np.mean((fit.predict(x) - y) ** 2)))
+    assert f"about {rmse:.2f} kg on a typical penguin" in text
+    negative = fit.predict(np.array([[(100 - 200) / 10]]))[0]
+    assert f"100 mm flipper predicts {negative:.2f} kg" in text
+
+    setup = visible_text(page(built_book, "book/setup"))
+    assert f"built with torch {torch.__version__}" in setup
+
+
+def test_math_is_served_by_the_site_itself(built_book):
+    assert (built_book.html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    for name in CHAPTERS:
+        markup = page(built_book, name)
+        scripts = re.findall(r'<script[^>]*src="([^"]+)"', markup)
+        assert not [s for s in scripts if "://" in s], f"{name} loads a script from another host"
+        if 'class="math' in markup:  # Sphinx loads MathJax only on pages with math
+            assert any(s.startswith(("_static/mathjax/", "../_static/mathjax/")) for s in scripts), name
+
+
+def test_two_clean_builds_read_the_same(built_book, second_build):
+    for name in CHAPTERS:
+        assert visible_text(page(built_book, name)) == visible_text(page(second_build, name)), name
+
+
+def test_a_failing_cell_fails_the_build(built_book, tmp_path):
+    copy = copy_book(tmp_path / "book", with_cache_from=built_book.root)
+    chapter = copy / "book" / "tensors.md"
+    chapter.write_text(chapter.read_text() + "\n```{code-cell} ipython3\nraise RuntimeError('planted failure')\n```\n")
+    build = build_book(copy)
+    assert build.returncode != 0
+    assert "planted failure" in build.log
+
+
+def test_rebuilds_execute_exactly_what_changed(built_book, tmp_path):
+    copy = copy_book(tmp_path / "book", with_cache_from=built_book.root)
+    # The kernel imports the copy's package, so the edit must show up on the page.
+    env = {"PYTHONPATH": str(copy / "code")}
+
+    unchanged = build_book(copy, env=env)
+    assert unchanged.returncode == 0, unchanged.log[-3000:]
+    assert unchanged.executed() == set()
+
+    module = copy / "code" / "mlbook" / "env_check.py"
+    module.write_text(module.read_text().replace(
+        'return "\\n".join(f"{name:<{width}}  {value}"', 'return "\\n".join(f"EDITED {name:<{width}}  {value}"'))
+    edited = build_book(copy, env=env)
+    assert edited.returncode == 0, edited.log[-3000:]
+    assert edited.executed() == {"book/setup"}
+    assert "EDITED python" in visible_text(page(edited, "book/setup"))
+
+    chapter = copy / "book" / "linear_regression.md"
+    chapter.write_text(chapter.read_text().replace("## The model\n", "## The model\n\nA freshly edited sentence.\n", 1))
+    prose = build_book(copy, env=env)
+    assert prose.returncode == 0, prose.log[-3000:]
+    assert prose.executed() == set()
+    assert "A freshly edited sentence." in visible_text(page(prose, "book/linear_regression"))

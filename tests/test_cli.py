@@ -1,0 +1,143 @@
+"""Every `python -m mlbook.<module>` entry point: smoke-run in-process on each available device,
+and its error paths through a real subprocess (one line on stderr, exit status 2)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import mlbook
+from conftest import available_devices
+
+ENTRY_POINTS = sorted(
+    info.name for info in pkgutil.iter_modules(mlbook.__path__)
+    if hasattr(importlib.import_module(f"mlbook.{info.name}"), "main")
+)
+
+
+def help_text(module: str, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(f"mlbook.{module}").main(["--help"])
+    assert exit_info.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_the_book_modules_are_discovered():
+    assert {"linear_regression", "finite_differences", "env_check"} <= set(ENTRY_POINTS)
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+@pytest.mark.parametrize("device", available_devices())
+def test_main_runs_end_to_end(module, device, capsys, tmp_path):
+    args = ["--dry-run"]
+    if "--device" in help_text(module, capsys):
+        args += ["--device", device]
+    elif device != "cpu":
+        pytest.skip(f"mlbook.{module} has no --device option")
+    if "--out" in help_text(module, capsys):
+        args += ["--out", str(tmp_path / "figures")]
+    assert importlib.import_module(f"mlbook.{module}").main(args) == 0
+    out = capsys.readouterr().out
+    assert out.strip(), "main() should print its result"
+    if "--out" in args:
+        assert list((tmp_path / "figures").glob("*.png")), "--out should save figures"
+
+
+def run_module(module: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", f"mlbook.{module}", *args], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+def test_linear_regression_command_line(tmp_path):
+    result = run_module("linear_regression", "--epochs", "50", "--method", "hand", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "least squares (torch.linalg.lstsq): a = 0.4969 kg/cm, b = 4.1563 kg" in result.stdout
+    assert "hand gradients" in result.stderr and "step" in result.stderr  # the progress bar
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["fit.png", "loss.png"]
+
+
+def test_finite_differences_command_line():
+    result = run_module("finite_differences", "--size", "3")
+    assert result.returncode == 0, result.stderr
+    assert "gradient check passed" in result.stdout
+
+
+def test_env_check_command_line():
+    result = run_module("env_check")
+    assert result.returncode == 0, result.stderr
+    assert "device the book will use" in result.stdout
+
+
+def _bad_csv(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("flipper_length_mm,mass\n200,4000\n")
+    return str(path)
+
+
+def _not_a_number_csv(tmp_path):
+    path = tmp_path / "words.csv"
+    path.write_text("flipper_length_mm,body_mass_g\n200,heavy\n")
+    return str(path)
+
+
+def _a_file(tmp_path):
+    path = tmp_path / "file.txt"
+    path.write_text("")
+    return str(path)
+
+
+def run_in_process(module: str, args: list[str], capsys) -> tuple[int, str]:
+    """What `python -m mlbook.<module> ARGS` does, without a new interpreter: (status, stderr)."""
+    from mlbook import cli
+
+    try:
+        status = cli.run(importlib.import_module(f"mlbook.{module}").main, args)
+    except SystemExit as exit_info:  # argparse exits on bad arguments
+        status = exit_info.code
+    return status, capsys.readouterr().err
+
+
+def check_one_line_error(status: int, stderr: str, message: str) -> None:
+    assert status == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "error:" in lines[0] and message in lines[0]
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    "module, args, message",
+    [
+        ("linear_regression", lambda t: ["--epochs", "0"], "expected a whole number above 0, got 0"),
+        ("linear_regression", lambda t: ["--lr", "-1"], "expected a finite number above 0"),
+        ("linear_regression", lambda t: ["--lr", "fast"], "expected a number, got 'fast'"),
+        ("linear_regression", lambda t: ["--method", "magic"], "invalid choice"),
+        ("linear_regression", lambda t: ["--bogus"], "unrecognized arguments: --bogus"),
+        ("linear_regression", lambda t: ["--device", "tpu"], "device must be one of"),
+        ("linear_regression", lambda t: ["--data", str(t / "missing.csv")], "does not exist"),
+        ("linear_regression", lambda t: ["--data", _bad_csv(t)], "has no column 'body_mass_g'"),
+        ("linear_regression", lambda t: ["--data", _not_a_number_csv(t)], "should hold a number, found 'heavy'"),
+        ("linear_regression", lambda t: ["--dry-run", "--out", _a_file(t)], "must be a folder"),
+        ("finite_differences", lambda t: ["--eps", "0"], "expected a finite number above 0"),
+        ("finite_differences", lambda t: ["--size", "many"], "expected a whole number"),
+        ("env_check", lambda t: ["--verbose"], "unrecognized arguments"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_status_2(module, args, message, tmp_path, capsys):
+    check_one_line_error(*run_in_process(module, args(tmp_path), capsys), message)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "0"], "expected a whole number above 0, got 0"),
+        (["--data", "missing.csv"], "does not exist"),
+    ],
+)
+def test_errors_through_a_real_python_dash_m(args, message, tmp_path):
+    result = run_module("linear_regression", *args, cwd=tmp_path)
+    check_one_line_error(result.returncode, result.stderr, message)

@@ -1,0 +1,75 @@
+"""Tests for mlbook.data: the penguins loader and the CSV reader's checks."""
+
+import csv
+
+import pytest
+import torch
+
+from mlbook.data import PENGUIN_NUMERIC_COLUMNS, load_penguins, penguins_csv_path, read_numeric_columns
+
+
+def write(tmp_path, text, name="data.csv"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_penguins_match_an_independent_reading_of_the_file():
+    with penguins_csv_path().open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["flipper_length_mm"] != "NA" and r["body_mass_g"] != "NA"]
+    data = load_penguins()
+    assert data["flipper_length_mm"].shape == (len(rows),) == (342,)
+    expected = torch.tensor([float(r["body_mass_g"]) for r in rows])
+    torch.testing.assert_close(data["body_mass_g"], expected)
+    assert data["flipper_length_mm"].dtype == torch.float32
+
+
+def test_all_numeric_columns_load_with_equal_lengths():
+    data = load_penguins(PENGUIN_NUMERIC_COLUMNS)
+    lengths = {t.shape[0] for t in data.values()}
+    assert lengths == {342}
+    assert all(torch.isfinite(t).all() for t in data.values())
+
+
+def test_rows_with_missing_values_are_dropped(tmp_path):
+    path = write(tmp_path, "x,y,name\n1,2,a\nNA,3,b\n4,,c\n5,6,d\n")
+    data = read_numeric_columns(path, ("x", "y"))
+    assert data["x"].tolist() == [1.0, 5.0]
+    assert data["y"].tolist() == [2.0, 6.0]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "is empty"),
+        ("x,z\n1,2\n", "no column 'y'"),
+        ("x,y\n1,abc\n", "should hold a number"),
+        ("x,y\n1,inf\n", "not a finite number"),
+        ("x,y\nNA,1\n", "no row with all of"),
+        ("x,y\n1,2,3\n", "expected 2 fields"),
+    ],
+)
+def test_bad_files_raise_clear_errors(tmp_path, text, message):
+    with pytest.raises(ValueError, match=message):
+        read_numeric_columns(write(tmp_path, text), ("x", "y"))
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_numeric_columns(tmp_path / "nope.csv", ("x",))
+    with pytest.raises(ValueError, match="is a folder"):
+        read_numeric_columns(tmp_path, ("x",))
+
+
+def test_binary_file_is_rejected(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"\xff\xfe\x00\x81binary")
+    with pytest.raises(ValueError, match="not a UTF-8"):
+        read_numeric_columns(path, ("x",))
+
+
+def test_unknown_penguin_column_and_no_columns():
+    with pytest.raises(ValueError, match="unknown penguin column 'wing_span'"):
+        load_penguins(("wing_span",))
+    with pytest.raises(ValueError, match="at least one column"):
+        read_numeric_columns(penguins_csv_path(), ())

@@ -1,0 +1,36 @@
+"""Tests for mlbook.plotting: each figure draws what it was given."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import torch  # noqa: E402
+
+from mlbook import plotting  # noqa: E402
+
+
+def test_scatter_with_lines_draws_points_and_each_line():
+    x = torch.linspace(0, 1, 10)
+    fig = plotting.scatter_with_lines(x, 2 * x, {"double": lambda t: 2 * t, "zero": lambda t: 0 * t}, "x", "y")
+    ax = fig.axes[0]
+    assert len(ax.collections) == 1 and len(ax.lines) == 2
+    assert [line.get_label() for line in ax.lines] == ["double", "zero"]
+    assert ax.get_xlabel() == "x" and ax.lines[0].get_ydata()[-1] == 2.0
+
+
+def test_loss_curves_use_a_log_scale():
+    fig = plotting.loss_curves({"run": torch.tensor([4.0, 2.0, 1.0])}, ylabel="loss")
+    assert fig.axes[0].get_yscale() == "log"
+    assert list(fig.axes[0].lines[0].get_ydata()) == [4.0, 2.0, 1.0]
+
+
+def test_contour_and_surface_accept_a_loss_grid(tmp_path):
+    a, b = torch.linspace(-1, 1, 5), torch.linspace(0, 2, 7)
+    grid = (a[None, :] ** 2 + (b[:, None] - 1) ** 2)  # (7, 5)
+    path = torch.tensor([[1.0, 2.0], [0.5, 1.5], [0.0, 1.0]])
+    fig = plotting.contour_with_paths(a, b, grid, {"gd": path}, "a", "b", optimum=(0.0, 1.0))
+    assert fig.axes[0].lines[0].get_xdata().tolist() == [1.0, 0.5, 0.0]
+    fig.savefig(tmp_path / "contour.png")
+    surface = plotting.loss_surface_3d(a, b, grid, "a", "b", "loss")
+    surface.savefig(tmp_path / "surface.png")
+    assert (tmp_path / "surface.png").stat().st_size > 1000
