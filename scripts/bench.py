@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -21,33 +19,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-BOOK_FILES = ("_config.yml", "_toc.yml", "book", "code")
-EXECUTED = re.compile(r"(\S+?)\.md: Executing notebook")
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import build_book, copy_book  # noqa: E402  (the tests' copy-and-build helpers)
+
 TARGET_CHAPTER_SECONDS = 5.0
-
-
-def copy_book(destination: Path) -> Path:
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
-    for name in BOOK_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, destination / name, ignore=ignore)
-        else:
-            shutil.copy2(source, destination / name)
-    return destination
 
 
 def build(root: Path) -> tuple[float, list[str]]:
     """Build the book in `root` as `make book` does; return (seconds, chapters executed)."""
     start = time.perf_counter()
-    result = subprocess.run([str(BIN / "jupyter-book"), "build", str(root), "--warningiserror", "--keep-going"],
-                            cwd=root, capture_output=True, text=True)
+    result = build_book(root)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
-        sys.exit(f"build failed:\n{(result.stdout + result.stderr)[-4000:]}")
-    executed = sorted(Path(p).relative_to(root).as_posix() for p in EXECUTED.findall(result.stdout + result.stderr))
-    return seconds, executed
+        sys.exit(f"build failed:\n{result.log[-4000:]}")
+    return seconds, sorted(result.executed())
 
 
 def chapter_times(root: Path) -> dict[str, float]:
@@ -81,7 +66,7 @@ def main() -> int:
 
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="mlbook-bench-") as tmp:
-        root = copy_book(Path(tmp))
+        root = copy_book(Path(tmp) / "book")
         seconds, executed = build(root)
         results["cold build"] = {"seconds": seconds, "executed": executed}
         results["chapter execution"] = chapter_times(root)

@@ -101,22 +101,24 @@ def build_book(root: Path, *extra: str, env: dict[str, str] | None = None, timeo
     return Build(root, result.returncode, result.stdout + result.stderr)
 
 
+def clean_build(folder: Path) -> Build:
+    """Build a fresh copy of the book in `folder` from scratch, failing the test if it fails."""
+    build = build_book(copy_book(folder))
+    if build.returncode != 0:
+        pytest.fail(f"the clean build in {folder} failed:\n{build.log[-6000:]}")
+    return build
+
+
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> Build:
     """A clean build, from scratch, of a copy of the book, with warnings as errors."""
-    build = build_book(copy_book(tmp_path_factory.mktemp("book")))
-    if build.returncode != 0:
-        pytest.fail(f"the clean build failed:\n{build.log[-6000:]}")
-    return build
+    return clean_build(tmp_path_factory.mktemp("book"))
 
 
 @pytest.fixture(scope="session")
 def second_build(tmp_path_factory) -> Build:
     """A second clean build in another folder, to compare with the first."""
-    build = build_book(copy_book(tmp_path_factory.mktemp("book2")))
-    if build.returncode != 0:
-        pytest.fail(f"the second clean build failed:\n{build.log[-6000:]}")
-    return build
+    return clean_build(tmp_path_factory.mktemp("book2"))
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

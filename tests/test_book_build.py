@@ -48,6 +48,7 @@ def test_chapter_page_is_complete(built_book, name):
     assert not re.search(r"\w+Error\b|\w+Warning\b", visible_text(outputs)), "an error or warning in a cell output"
     assert 'class="output stderr"' not in markup and "output traceback" not in markup
     assert "{glue" not in text, "an unresolved glue reference"
+    assert "CC BY 4.0" in markup and "MIT licence" in markup, "the licences belong in every page's footer"
 
 
 @pytest.mark.parametrize("name", CHAPTERS)

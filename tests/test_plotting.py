@@ -31,6 +31,10 @@ def test_contour_and_surface_accept_a_loss_grid(tmp_path):
     fig = plotting.contour_with_paths(a, b, grid, {"gd": path}, "a", "b", optimum=(0.0, 1.0))
     assert fig.axes[0].lines[0].get_xdata().tolist() == [1.0, 0.5, 0.0]
     fig.savefig(tmp_path / "contour.png")
+    shifted = plotting.contour_with_paths(a, b, grid + 0.5, {}, "a", "b", levels=6)
+    levels = shifted.axes[0].collections[0].levels
+    ratios = levels[1:] / levels[:-1]
+    assert abs(ratios.max() - ratios.min()) < 1e-5, "contour levels should be spaced geometrically"
     surface = plotting.loss_surface_3d(a, b, grid, "a", "b", "loss")
     surface.savefig(tmp_path / "surface.png")
     assert (tmp_path / "surface.png").stat().st_size > 1000

@@ -14,11 +14,12 @@ from importlib import metadata
 
 import torch
 
+import mlbook
 from mlbook import cli
 from mlbook.device import get_device
 
 #: The distributions whose versions the report lists.
-PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "jupyter-book", "myst-nb", "mlbook")
+PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "jupyter-book", "myst-nb")
 
 
 def package_version(name: str) -> str:
@@ -37,6 +38,7 @@ def environment_report() -> dict[str, str]:
     }
     report.update({name: package_version(name) for name in PACKAGES})
     report["torch"] = torch.__version__  # includes the build, e.g. "+cpu" or "+cu130"
+    report["mlbook"] = mlbook.__version__  # importable (this module runs), if not necessarily installed
     cuda = torch.cuda.is_available()
     report["cuda available"] = "yes" if cuda else "no"
     if cuda:
@@ -61,7 +63,7 @@ def problems(report: dict[str, str], minimum_python: tuple[int, int] = (3, 10)) 
     major, minor = (int(part) for part in report["python"].split(".")[:2])
     if (major, minor) < minimum_python:
         found.append(f"Python {report['python']} is older than {'.'.join(map(str, minimum_python))}")
-    for name in ("torch", "numpy", "matplotlib", "mlbook"):
+    for name in ("torch", "numpy", "matplotlib"):
         if report.get(name, "not installed") == "not installed":
             found.append(f"{name} is not installed: run `pip install -r requirements.txt` and `pip install -e code/`")
     return found

@@ -85,13 +85,23 @@ def loss_surface_3d(a_values: torch.Tensor, b_values: torch.Tensor, losses: torc
 def contour_with_paths(a_values: torch.Tensor, b_values: torch.Tensor, losses: torch.Tensor,
                        paths: Mapping[str, torch.Tensor], xlabel: str, ylabel: str,
                        optimum: tuple[float, float] | None = None, levels: int = 20,
-                       size: tuple[float, float] = (6.0, 4.5)) -> Figure:
-    """Contours of the loss with each (n, 2) path of (a, b) points drawn on top."""
+                       zlabel: str = "loss", size: tuple[float, float] = (6.0, 4.5)) -> Figure:
+    """Contours of the loss with each (n, 2) path of (a, b) points drawn on top.
+
+    The contour levels are spaced geometrically, so the floor of the bowl, where the paths end,
+    gets as many contours as its steep walls.
+    """
     fig = new_figure(size)
     ax = fig.add_subplot()
     A, B = torch.meshgrid(a_values, b_values, indexing="xy")
-    contours = ax.contour(_as_numpy(A), _as_numpy(B), _as_numpy(losses), levels=levels, cmap="viridis")
-    fig.colorbar(contours, ax=ax, label="loss")
+    positive = losses[losses > 0]
+    if positive.numel() and positive.max() > positive.min():
+        low, high = positive.min().item(), positive.max().item()
+        heights = _as_numpy(torch.logspace(0, torch.log10(torch.tensor(high / low)).item(), levels + 1)[1:] * low)
+    else:  # a loss of exactly zero somewhere (or a flat grid): evenly spaced levels
+        heights = levels
+    contours = ax.contour(_as_numpy(A), _as_numpy(B), _as_numpy(losses), levels=heights, cmap="viridis")
+    fig.colorbar(contours, ax=ax, label=zlabel, format="%.3g")
     for i, (label, path) in enumerate(paths.items()):
         p = _as_numpy(path)
         ax.plot(p[:, 0], p[:, 1], marker="o", markersize=3, linestyle=LINESTYLES[i % len(LINESTYLES)], label=label)
@@ -99,5 +109,6 @@ def contour_with_paths(a_values: torch.Tensor, b_values: torch.Tensor, losses: t
         ax.plot(*optimum, marker="*", markersize=14, color="black", linestyle="none", label="least squares")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(loc="best")
+    if paths or optimum is not None:
+        ax.legend(loc="lower right")
     return fig
