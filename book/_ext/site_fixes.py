@@ -4,7 +4,7 @@
   throws a SyntaxError in every reader's console. Repeated <script> tags are dropped.
 - The site's index.html is a bare one-line redirect (written by sphinx-external-toc) with no
   language, title or icon, so browsers also ask for /favicon.ico, which does not exist. It is
-  replaced by a small valid page that redirects the same way.
+  replaced by a small valid page that redirects the same way and asks for nothing else.
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ def _on_build_finished(app, exception) -> None:
         return
     target = html.escape(match.group(1))
     title = html.escape(app.config.html_title or app.config.project)
-    favicon = app.config.html_favicon
-    icon = f'<link rel="icon" href="_static/{Path(favicon).name}">' if favicon else ""
+    # An empty inline icon: the page is left at once, so fetching a real one would only be
+    # aborted half-way (and with no icon at all the browser asks for /favicon.ico).
+    icon = '<link rel="icon" href="data:,">'
     index.write_text(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>{title}</title>\n{icon}\n"

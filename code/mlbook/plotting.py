@@ -21,7 +21,8 @@ class BookFigure(Figure):
 
     def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
-        self.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        # No bbox_inches="tight": it draws the figure twice, and constrained layout already fits it.
+        self.savefig(buffer, format="png", dpi=100)
         return buffer.getvalue()
 
 
