@@ -38,3 +38,11 @@ def test_contour_and_surface_accept_a_loss_grid(tmp_path):
     surface = plotting.loss_surface_3d(a, b, grid, "a", "b", "loss")
     surface.savefig(tmp_path / "surface.png")
     assert (tmp_path / "surface.png").stat().st_size > 1000
+
+
+def test_predicted_vs_actual_has_a_diagonal():
+    y = torch.tensor([1.0, 2.0, 3.0])
+    fig = plotting.predicted_vs_actual(y, y + 0.5, "mass")
+    ax = fig.axes[0]
+    assert list(ax.lines[0].get_xdata()) == list(ax.lines[0].get_ydata()) == [1.0, 3.5]
+    assert ax.get_xlabel() == "measured mass" and ax.get_ylabel() == "predicted mass"

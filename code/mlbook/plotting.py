@@ -113,3 +113,18 @@ def contour_with_paths(a_values: torch.Tensor, b_values: torch.Tensor, losses: t
     if paths or optimum is not None:
         ax.legend(loc="lower right")
     return fig
+
+
+def predicted_vs_actual(y: torch.Tensor, y_hat: torch.Tensor, label: str, size: tuple[float, float] = (4.5, 4.5)) -> Figure:
+    """Each prediction against its true value; a perfect model puts every point on the diagonal."""
+    fig = new_figure(size)
+    ax = fig.add_subplot()
+    ax.scatter(_as_numpy(y), _as_numpy(y_hat), s=12, alpha=0.6, color="tab:blue")
+    low = min(y.min().item(), y_hat.min().item())
+    high = max(y.max().item(), y_hat.max().item())
+    ax.plot([low, high], [low, high], color="black", linewidth=1, linestyle="--", label="perfect prediction")
+    ax.set_xlabel(f"measured {label}")
+    ax.set_ylabel(f"predicted {label}")
+    ax.set_aspect("equal")
+    ax.legend()
+    return fig
