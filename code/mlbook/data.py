@@ -103,3 +103,14 @@ def load_penguins(
             f"unknown penguin column {', '.join(map(repr, unknown))}; expected some of {', '.join(PENGUIN_NUMERIC_COLUMNS)}"
         )
     return read_numeric_columns(penguins_csv_path() if path is None else path, columns)
+
+
+def train_test_indices(m: int, test_fraction: float = 0.25, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded random split of the row numbers 0..m-1 into (train, test); every row in exactly one."""
+    if not isinstance(m, int) or m < 2:
+        raise ValueError(f"m must be a whole number of at least 2, got {m!r}")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
+    n_test = min(max(1, round(m * test_fraction)), m - 1)
+    order = torch.randperm(m, generator=torch.Generator().manual_seed(seed))
+    return order[n_test:].sort().values, order[:n_test].sort().values

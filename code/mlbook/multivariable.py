@@ -71,16 +71,22 @@ def gradients(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, b) -> tuple[tor
     return 2.0 / m * X.T @ residual, 2.0 / m * residual.sum()
 
 
-def _design(X: torch.Tensor) -> torch.Tensor:
-    """X with a column of ones appended, in float64 on the CPU: (m, n + 1)."""
+def design_matrix(X: torch.Tensor) -> torch.Tensor:
+    """A = [X, 1]: X with a column of ones appended for the intercept, in float64 on the CPU: (m, n + 1)."""
     X64 = X.detach().cpu().double()
     return torch.cat([X64, torch.ones(X64.shape[0], 1, dtype=torch.float64)], dim=1)
+
+
+def hessian(X: torch.Tensor) -> torch.Tensor:
+    """The (constant) matrix of second derivatives of the mean squared error over (w, b): (2/m) A^T A."""
+    A = design_matrix(X)
+    return 2.0 * A.T @ A / A.shape[0]  # (n + 1, n + 1)
 
 
 def normal_equations(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
     """Solve (A^T A) theta = A^T y with A = [X, 1]: the textbook formula, fine when A is well conditioned."""
     check_Xy(X, y)
-    A = _design(X)
+    A = design_matrix(X)
     theta = torch.linalg.solve(A.T @ A, A.T @ y.detach().cpu().double())
     return theta[:-1], theta[-1].item()
 
@@ -88,7 +94,7 @@ def normal_equations(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, fl
 def least_squares(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
     """The exact (w, b) from `torch.linalg.lstsq`, which never forms A^T A (more accurate)."""
     check_Xy(X, y)
-    A = _design(X)
+    A = design_matrix(X)
     if torch.linalg.matrix_rank(A) < A.shape[1]:
         raise ValueError("the columns of X (with the intercept) are linearly dependent: the weights are not determined")
     theta = torch.linalg.lstsq(A, y.detach().cpu().double().unsqueeze(1)).solution[:, 0]  # (n + 1,)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from mlbook import cli, plotting
+from mlbook import cli, multivariable, plotting
 from mlbook.device import get_device
 from mlbook.linear_regression import check_xy, least_squares, loss_grid, predict, squared_error
 
@@ -34,9 +34,8 @@ def make_line_data(m: int = 200, a: float = 1.5, b: float = -2.0, noise: float =
 
 
 def hessian(x: torch.Tensor) -> torch.Tensor:
-    """The (constant) matrix of second derivatives of the mean squared error over (a, b)."""
-    X = torch.stack([x, torch.ones_like(x)], dim=1).double()  # (m, 2)
-    return 2 * X.T @ X / x.shape[0]  # (2, 2)
+    """The (constant) 2 x 2 matrix of second derivatives of the mean squared error over (a, b)."""
+    return multivariable.hessian(x[:, None])  # one feature: X is (m, 1)
 
 
 def largest_stable_lr(x: torch.Tensor) -> float:

@@ -1,0 +1,128 @@
+"""Tests for mlbook.feature_scaling: against scikit-learn's StandardScaler, exact round trips,
+the eigenvalue prediction of gradient descent against real runs, and the chapter's claims."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.preprocessing import StandardScaler
+
+from mlbook.data import train_test_indices
+from mlbook.feature_scaling import (
+    Standardizer,
+    condition_number,
+    first_step_at_or_below,
+    gradient_descent_losses,
+    largest_stable_lr,
+    load_penguin_measurements,
+    predicted_losses,
+    predicted_steps_to_reach,
+    to_original_units,
+)
+from mlbook.multivariable import hessian, least_squares
+
+
+@pytest.fixture(scope="module")
+def penguins():
+    return load_penguin_measurements()
+
+
+def test_standardizer_matches_scikit_learn(penguins):
+    X, _ = penguins
+    ours = Standardizer().fit_transform(X)
+    theirs = StandardScaler().fit_transform(X.numpy())
+    np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ours.mean(dim=0), torch.zeros(3, dtype=torch.float64), atol=1e-12, rtol=0)
+
+
+def test_round_trip_is_exact(penguins):
+    X, _ = penguins
+    scaler = Standardizer().fit(X)
+    torch.testing.assert_close(scaler.inverse_transform(scaler.transform(X)), X, rtol=1e-14, atol=1e-10)
+
+
+def test_scaler_uses_training_statistics_only(penguins):
+    X, _ = penguins
+    train, test = train_test_indices(X.shape[0], seed=0)
+    scaler = Standardizer().fit(X[train])
+    torch.testing.assert_close(scaler.mean, X[train].mean(dim=0))
+    assert not torch.allclose(scaler.transform(X[test]).mean(dim=0), torch.zeros(3, dtype=torch.float64), atol=1e-6)
+
+
+def test_train_test_indices_partition_the_rows():
+    train, test = train_test_indices(100, test_fraction=0.2, seed=3)
+    assert len(test) == 20 and len(train) == 80
+    assert sorted(torch.cat([train, test]).tolist()) == list(range(100))
+    assert torch.equal(train_test_indices(100, 0.2, seed=3)[1], test)
+    with pytest.raises(ValueError, match="test_fraction"):
+        train_test_indices(10, test_fraction=1.0)
+
+
+def test_weights_convert_back_to_original_units(penguins):
+    X, y = penguins
+    scaler = Standardizer().fit(X)
+    w_scaled, b_scaled = least_squares(scaler.transform(X), y)
+    w, b = to_original_units(w_scaled, b_scaled, scaler)
+    w_raw, b_raw = least_squares(X, y)
+    torch.testing.assert_close(w, w_raw, rtol=1e-7, atol=1e-10)
+    assert b == pytest.approx(b_raw, rel=1e-8)
+    torch.testing.assert_close(X @ w + b, scaler.transform(X) @ w_scaled + b_scaled)
+
+
+def test_condition_number_matches_numpy(penguins):
+    X, _ = penguins
+    assert condition_number(X) == pytest.approx(np.linalg.cond(hessian(X).numpy()), rel=1e-6)
+
+
+def test_prediction_from_eigenvalues_matches_real_gradient_descent(penguins):
+    X, y = penguins
+    for inputs in (X - X.mean(dim=0), Standardizer().fit_transform(X)):
+        lr = 0.9 * largest_stable_lr(inputs)
+        ran = gradient_descent_losses(inputs, y, lr, steps=300)
+        predicted = predicted_losses(inputs, y, lr, torch.arange(301))
+        torch.testing.assert_close(predicted, ran, rtol=1e-8, atol=1e-8)
+
+
+def test_predicted_steps_agree_with_a_run():
+    X, y = load_penguin_measurements()
+    Z = Standardizer().fit_transform(X)
+    lr = 0.95 * largest_stable_lr(Z)
+    best = predicted_losses(Z, y, lr, torch.tensor([10**6]))[0].item()
+    target = 1.01 * best
+    ran = first_step_at_or_below(gradient_descent_losses(Z, y, lr, 200), target)
+    assert predicted_steps_to_reach(Z, y, lr, target) == ran
+
+
+def test_standardising_allows_larger_steps_and_needs_fewer_of_them(penguins):
+    """The chapter's claim, with numbers."""
+    X, y = penguins
+    versions = {"raw": X, "centred": X - X.mean(dim=0), "standardised": Standardizer().fit_transform(X)}
+    kappa = {k: condition_number(v) for k, v in versions.items()}
+    lr = {k: largest_stable_lr(v) for k, v in versions.items()}
+    assert kappa["raw"] > 1e8 and kappa["centred"] > 1e5 and kappa["standardised"] < 10
+    assert lr["standardised"] > 1e5 * lr["centred"]
+    best = predicted_losses(versions["standardised"], y, 0.5, torch.tensor([10**6]))[0].item()
+    steps = {k: predicted_steps_to_reach(v, y, 0.95 * lr[k], 1.01 * best) for k, v in versions.items()}
+    assert steps["standardised"] < 100 < 10**6 < steps["centred"] < steps["raw"]
+
+
+def test_diverges_just_above_the_limit(penguins):
+    X, y = penguins
+    Z = Standardizer().fit_transform(X)
+    losses = gradient_descent_losses(Z, y, 1.05 * largest_stable_lr(Z), steps=400)
+    assert losses[-1] > 1e6 * losses[0]
+
+
+@pytest.mark.parametrize(
+    "action, message",
+    [
+        (lambda: Standardizer().transform(torch.zeros(3, 2, dtype=torch.float64)), "has not been fitted"),
+        (lambda: Standardizer().fit(torch.ones(4, 2, dtype=torch.float64)), "constant"),
+        (lambda: Standardizer().fit(torch.zeros(4, dtype=torch.float64)), "shape \\(m, n\\)"),
+        (lambda: Standardizer().fit(torch.tensor([[1.0, float("nan")], [2.0, 3.0]])), "finite"),
+        (lambda: Standardizer().fit(torch.randn(5, 2, dtype=torch.float64)).transform(torch.zeros(5, 3, dtype=torch.float64)),
+         "fitted on 2 columns, got 3"),
+    ],
+)
+def test_bad_input_raises_clear_errors(action, message):
+    with pytest.raises(ValueError, match=message):
+        action()
