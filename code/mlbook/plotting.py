@@ -55,15 +55,17 @@ def scatter_with_lines(x: torch.Tensor, y: torch.Tensor, lines: Mapping[str, Cal
 
 
 def loss_curves(curves: Mapping[str, torch.Tensor], ylabel: str, log: bool = True,
-                size: tuple[float, float] = (6.0, 3.5)) -> Figure:
-    """Loss against step for each run in `curves`, on a log scale by default."""
+                size: tuple[float, float] = (6.0, 3.5), xlabel: str = "step", x=None) -> Figure:
+    """Loss against step (or against `x`) for each run in `curves`, on a log scale by default."""
     fig = new_figure(size)
     ax = fig.add_subplot()
     for i, (label, losses) in enumerate(curves.items()):
-        ax.plot(_as_numpy(losses), linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=2, label=label)
+        xs = _as_numpy(x) if x is not None else range(len(losses))
+        ax.plot(xs, _as_numpy(losses), linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=2, label=label,
+                marker="o" if x is not None else None)
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel("step")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend()
     return fig
