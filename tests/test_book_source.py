@@ -25,8 +25,9 @@ def front_matter(text: str) -> str:
 
 
 def test_toc_lists_the_part_one_and_two_chapters():
-    assert CHAPTERS[:8] == ["book/intro", "book/setup", "book/tensors", "book/linear_regression",
-                            "book/optimisation", "book/multivariable", "book/feature_scaling", "book/basis"]
+    assert CHAPTERS[:9] == ["book/intro", "book/setup", "book/tensors", "book/linear_regression",
+                            "book/optimisation", "book/multivariable", "book/feature_scaling", "book/basis",
+                            "book/regularisation"]
 
 
 @pytest.mark.parametrize("name", CHAPTERS)

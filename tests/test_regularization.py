@@ -1,0 +1,150 @@
+"""Tests for mlbook.regularization: ridge against scikit-learn and weight decay, the lasso against
+scikit-learn, exact zeros, and the chapter's claims about validation error, bias and variance."""
+
+import pytest
+import torch
+from sklearn.linear_model import Lasso, Ridge
+
+from mlbook.basis import make_curve_data, polynomial_features, true_curve
+from mlbook.regularization import (
+    bias_variance,
+    lasso,
+    load_diabetes_split,
+    ridge,
+    ridge_by_weight_decay,
+    soft_threshold,
+    validation_curve,
+)
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    return load_diabetes_split(seed=0)
+
+
+@pytest.mark.parametrize("lam", [0.01, 0.3, 5.0])
+def test_ridge_matches_scikit_learn(diabetes, lam):
+    X, y, *_ = diabetes
+    w, b = ridge(X, y, lam)
+    # scikit-learn minimises ||y - X w - b||^2 + alpha ||w||^2 (a sum): alpha = m lam.
+    sk = Ridge(alpha=X.shape[0] * lam).fit(X.numpy(), y.numpy())
+    torch.testing.assert_close(w, torch.from_numpy(sk.coef_), rtol=1e-8, atol=1e-8)
+    assert b == pytest.approx(sk.intercept_, rel=1e-10)
+
+
+def test_ridge_with_zero_strength_is_least_squares(diabetes):
+    from mlbook.multivariable import least_squares
+
+    X, y, *_ = diabetes
+    w, b = ridge(X, y, 0.0)
+    w_ls, b_ls = least_squares(X, y)
+    torch.testing.assert_close(w, w_ls)
+    assert b == pytest.approx(b_ls)
+
+
+def test_weight_decay_in_the_optimiser_is_ridge(diabetes):
+    """The chapter's claim: SGD with weight_decay = 2 lam on the weights reaches the ridge solution."""
+    X, y, *_ = diabetes
+    w, b = ridge(X, y, 0.5)
+    w_sgd, b_sgd = ridge_by_weight_decay(X, y, 0.5, lr=0.15, steps=600)
+    torch.testing.assert_close(w_sgd, w, rtol=1e-6, atol=1e-6)
+    assert b_sgd == pytest.approx(b, rel=1e-8)
+
+
+@pytest.mark.parametrize("lam", [1.0, 10.0, 50.0])
+def test_lasso_matches_scikit_learn_including_its_zeros(diabetes, lam):
+    X, y, *_ = diabetes
+    w, b = lasso(X, y, lam)
+    # scikit-learn minimises (1/2m) ||y - X w - b||^2 + alpha ||w||_1: alpha = lam / 2.
+    sk = Lasso(alpha=lam / 2, tol=1e-12, max_iter=100_000).fit(X.numpy(), y.numpy())
+    torch.testing.assert_close(w, torch.from_numpy(sk.coef_), rtol=1e-5, atol=1e-5)
+    assert torch.equal(w == 0, torch.from_numpy(sk.coef_ == 0))
+    assert b == pytest.approx(sk.intercept_, rel=1e-6)
+
+
+def test_l1_gives_exact_zeros_where_l2_does_not(diabetes):
+    """The chapter's claim."""
+    X, y, *_ = diabetes
+    w1, _ = lasso(X, y, 10.0)
+    w2, _ = ridge(X, y, 10.0)
+    assert (w1 == 0).sum() >= 3
+    assert (w2 == 0).sum() == 0
+
+
+def test_stronger_penalties_shrink_the_weights(diabetes):
+    X, y, *_ = diabetes
+    norms = [ridge(X, y, lam)[0].norm().item() for lam in (0.0, 0.1, 1.0, 10.0)]
+    assert norms == sorted(norms, reverse=True)
+    zeros = [int((lasso(X, y, lam)[0] == 0).sum()) for lam in (0.1, 10.0, 100.0)]
+    assert zeros == sorted(zeros) and zeros[-1] > zeros[0]
+
+
+def test_warm_started_path_matches_separate_fits(diabetes):
+    from mlbook.regularization import lasso_path
+
+    X, y, *_ = diabetes
+    strengths = [1.0, 5.0, 20.0]
+    path = lasso_path(X, y, strengths, steps=1000)
+    for row, lam in zip(path, strengths):
+        torch.testing.assert_close(row, lasso(X, y, lam, steps=4000)[0], rtol=0, atol=1e-3)
+    with pytest.raises(ValueError, match="increasing"):
+        lasso_path(X, y, [5.0, 1.0])
+
+
+def test_soft_threshold():
+    v = torch.tensor([-3.0, -0.5, 0.0, 0.2, 2.0])
+    assert soft_threshold(v, 1.0).tolist() == [-2.0, 0.0, 0.0, 0.0, 1.0]
+
+
+def test_a_little_ridge_rescues_the_overfitted_polynomial():
+    """The chapter's claim: validation error of degree 14 drops from huge to the noise floor."""
+    x, y = make_curve_data(m=16, seed=1, even=True)
+    x_val, y_val = make_curve_data(m=200, seed=101)
+    curve = validation_curve(ridge, polynomial_features(x, 14), y, polynomial_features(x_val, 14), y_val,
+                             [0.0, 1e-7, 1e-5, 1e-2, 1.0])
+    val, train = curve["validation"], curve["train"]
+    assert val[0] > 20 * min(val)
+    assert min(range(5), key=val.__getitem__) in (1, 2)
+    assert train == sorted(train), "training error can only grow with the penalty"
+
+
+def test_bias_grows_and_variance_shrinks_with_the_penalty():
+    result = bias_variance(lambda s: make_curve_data(m=16, seed=1000 + s, even=True),
+                           lambda t: polynomial_features(t, 14), true_curve,
+                           torch.linspace(0, 2, 30, dtype=torch.float64), [1e-8, 1e-4, 1.0], data_sets=50)
+    assert result["bias2"] == sorted(result["bias2"])
+    assert result["variance"] == sorted(result["variance"], reverse=True)
+
+
+def test_the_diabetes_files_read_as_scikit_learn_reads_them(diabetes):
+    from sklearn.datasets import load_diabetes
+
+    from mlbook.data import train_test_indices
+
+    reference = load_diabetes(scaled=False)
+    X, y, X_val, y_val, names = diabetes
+    train, val = train_test_indices(442, test_fraction=0.25, seed=0)
+    assert names == list(reference.feature_names)
+    torch.testing.assert_close(y, torch.tensor(reference.target[train.numpy()], dtype=torch.float64))
+    raw = torch.tensor(reference.data[train.numpy()], dtype=torch.float64)
+    torch.testing.assert_close(X, (raw - raw.mean(dim=0)) / raw.std(dim=0, unbiased=False))
+
+
+def test_the_diabetes_split_is_standardised_on_training_data(diabetes):
+    X, y, X_val, y_val, names = diabetes
+    assert X.shape == (332, 10) and X_val.shape == (110, 10) and len(names) == 10
+    torch.testing.assert_close(X.mean(dim=0), torch.zeros(10, dtype=torch.float64), atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "action, message",
+    [
+        (lambda: ridge(torch.zeros(5, 2, dtype=torch.float64), torch.zeros(5, dtype=torch.float64), -1.0), "at least 0"),
+        (lambda: lasso(torch.zeros(5), torch.zeros(5), 1.0), "shape \\(m, n\\)"),
+        (lambda: bias_variance(lambda s: (torch.zeros(3), torch.zeros(3)), lambda t: t[:, None], lambda t: t,
+                               torch.zeros(2), [1.0], data_sets=1), "at least 2 data sets"),
+    ],
+)
+def test_bad_input_raises_clear_errors(action, message):
+    with pytest.raises(ValueError, match=message):
+        action()
