@@ -25,9 +25,9 @@ def front_matter(text: str) -> str:
 
 
 def test_toc_lists_the_part_one_and_two_chapters():
-    assert CHAPTERS[:9] == ["book/intro", "book/setup", "book/tensors", "book/linear_regression",
+    assert CHAPTERS[:11] == ["book/intro", "book/setup", "book/tensors", "book/linear_regression",
                             "book/optimisation", "book/multivariable", "book/feature_scaling", "book/basis",
-                            "book/regularisation"]
+                            "book/regularisation", "book/evaluation", "book/likelihood"]
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
@@ -68,7 +68,8 @@ def test_chapters_do_not_retype_package_functions():
     package = ROOT / "code" / "mlbook"
     defined = set()
     for module in package.glob("*.py"):
-        defined |= {n.name for n in ast.walk(ast.parse(module.read_text())) if isinstance(n, ast.FunctionDef)}
+        # module-level functions: the package's API (helpers nested inside them are not)
+        defined |= {n.name for n in ast.parse(module.read_text()).body if isinstance(n, ast.FunctionDef)}
     for name in CHAPTERS:
         text = chapter_path(name).read_text(encoding="utf-8")
         retyped = {f for f in defined if re.search(rf"^\s*def {f}\(", text, re.MULTILINE)}

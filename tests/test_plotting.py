@@ -46,3 +46,10 @@ def test_predicted_vs_actual_has_a_diagonal():
     ax = fig.axes[0]
     assert list(ax.lines[0].get_xdata()) == list(ax.lines[0].get_ydata()) == [1.0, 3.5]
     assert ax.get_xlabel() == "measured mass" and ax.get_ylabel() == "predicted mass"
+
+
+def test_residual_plot_marks_zero():
+    fig = plotting.residual_plot(torch.tensor([1.0, 2.0]), torch.tensor([0.5, -0.5]), "mass")
+    ax = fig.axes[0]
+    assert list(ax.lines[0].get_ydata()) == [0.0, 0.0]
+    assert ax.get_xlabel() == "predicted mass"

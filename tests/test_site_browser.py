@@ -121,7 +121,7 @@ def test_repository_buttons_point_at_the_configured_repository(browser, site_url
         context.close()
 
 
-@pytest.mark.parametrize("path", ["book/linear_regression.html", "book/setup.html"])
+@pytest.mark.parametrize("path", PAGES[1:])
 def test_phone_width_does_not_scroll_sideways(browser, site_url, path):
     context, page, log = open_page(browser, site_url, path, width=390)
     try:

@@ -130,3 +130,14 @@ def predicted_vs_actual(y: torch.Tensor, y_hat: torch.Tensor, label: str, size: 
     ax.set_aspect("equal")
     ax.legend()
     return fig
+
+
+def residual_plot(y_pred: torch.Tensor, residuals: torch.Tensor, label: str, size: tuple[float, float] = (6.0, 3.5)) -> Figure:
+    """Residuals (true - predicted) against predictions; a good model leaves a patternless band around 0."""
+    fig = new_figure(size)
+    ax = fig.add_subplot()
+    ax.scatter(_as_numpy(y_pred), _as_numpy(residuals), s=12, alpha=0.6, color="tab:blue")
+    ax.axhline(0.0, color="black", linewidth=1, linestyle="--")
+    ax.set_xlabel(f"predicted {label}")
+    ax.set_ylabel("residual (true − predicted)")
+    return fig
