@@ -18,7 +18,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 def chromium_path() -> str | None:
-    for name in ("chromium", "chromium-browser"):
+    """Debian's chromium here and in .ci/run; GitHub's runners ship Google Chrome."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         if path := shutil.which(name):
             return path
     return None
