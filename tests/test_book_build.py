@@ -42,6 +42,14 @@ def test_clean_build_executes_every_chapter_without_warnings(built_book):
     assert "WARNING:" not in built_book.log and "build succeeded" in built_book.log  # Sphinx warnings
 
 
+def test_cold_build_runs_chapters_in_parallel_and_myst_nb_reuses_every_result(built_book):
+    """The pre-executed notebooks must match myst-nb's cache keys exactly, or every chapter would run twice."""
+    assert "(in parallel" in built_book.log
+    reused = set(re.findall(r"(\S+?)\.md: Using cached notebook", built_book.log))
+    assert {str(built_book.root / name) for name in CHAPTERS} <= reused
+    assert "Executing notebook using local CWD" not in built_book.log  # nothing ran a second time
+
+
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_chapter_page_is_complete(built_book, name):
     markup = page(built_book, name)

@@ -128,17 +128,21 @@ def dependency_cell(files: list[Path], root: Path) -> str:
     )
 
 
-def _on_source_read(app, docname: str, source: list[str]) -> None:
-    text = source[0]
+def with_dependency_cell(app, docname: str, text: str) -> tuple[str, list[Path]]:
+    """The chapter's source with its dependency cell appended, and the files it depends on."""
     if "{code-cell}" not in text:
-        return
+        return text, []
     doc_path = Path(app.env.doc2path(docname))
     files = chapter_dependencies(text, doc_path.parent, app.config.mlbook_package_dir_path)
     if not files:
-        return
+        return text, []
+    return text.rstrip("\n") + dependency_cell(files, app.config.mlbook_root_path), files
+
+
+def _on_source_read(app, docname: str, source: list[str]) -> None:
+    source[0], files = with_dependency_cell(app, docname, source[0])
     for path in files:
         app.env.note_dependency(str(path))
-    source[0] = text.rstrip("\n") + dependency_cell(files, app.config.mlbook_root_path)
 
 
 def _on_config_inited(app, config) -> None:

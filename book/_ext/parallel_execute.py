@@ -1,0 +1,91 @@
+"""Sphinx extension: execute the chapters that need it in parallel, before Sphinx reads them.
+
+myst-nb executes notebooks one at a time while Sphinx reads each page, so a cold build of the
+whole book takes the sum of all chapter times. Before reading starts, this extension works out
+which chapters will miss the jupyter-cache (building each notebook exactly as myst-nb will,
+including the dependency cell that `mlbook_deps` appends), runs those in parallel kernels, and
+stores the results in the cache. myst-nb then finds every one of them cached.
+
+Nothing changes in what is executed or how: same notebook, same working directory, same
+timeout. A chapter whose pre-execution fails is left alone, so myst-nb runs it again during
+reading and reports (and, with raise_on_error, fails on) the error in the usual way. With fewer
+than two chapters to run there is nothing to gain, and myst-nb does the work as usual.
+Set MLBOOK_EXECUTION_JOBS=1 to turn this off (the benchmark does, to time chapters one by one).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sphinx.util import logging
+
+import mlbook_deps
+
+logger = logging.getLogger(__name__)
+
+
+def jobs() -> int:
+    """Parallel kernels: MLBOOK_EXECUTION_JOBS, or the number of CPU cores (at most 4)."""
+    value = os.environ.get("MLBOOK_EXECUTION_JOBS", "")
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise ValueError(f"MLBOOK_EXECUTION_JOBS must be a whole number, got {value!r}") from None
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _on_env_before_read_docs(app, env, docnames: list[str]) -> None:
+    nb_config = env.mystnb_config
+    if nb_config.execution_mode != "cache" or jobs() < 2:
+        return
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+    from jupyter_cache.executors.utils import single_nb_execution
+    from myst_nb.core.read import create_nb_reader
+
+    cache = get_cache(nb_config.execution_cache_path or ".jupyter_cache")
+    pending = []
+    for docname in sorted(docnames):
+        path = Path(env.doc2path(docname))
+        if path.suffix != ".md" or not path.is_file():
+            continue
+        text, _ = mlbook_deps.with_dependency_cell(app, docname, path.read_text(encoding="utf-8"))
+        reader = create_nb_reader(str(path), env.myst_config, nb_config, text)
+        if reader is None:
+            continue
+        notebook = reader.read(text)
+        if not any(cell.cell_type == "code" for cell in notebook.cells):
+            continue
+        try:
+            cache.match_cache_notebook(notebook)
+            continue  # already cached: nothing to run
+        except KeyError:
+            pending.append((path, notebook, reader.read_fmt))
+    if len(pending) < 2:
+        return
+
+    def run(item):
+        path, notebook, _ = item
+        logger.info(f"{path}: Executing notebook (in parallel, {jobs()} at a time) [mlbook]")
+        return single_nb_execution(notebook, cwd=str(path.parent), allow_errors=nb_config.execution_allow_errors,
+                                   timeout=nb_config.execution_timeout, meta_override=True)
+
+    with ThreadPoolExecutor(max_workers=jobs()) as pool:
+        results = list(pool.map(run, pending))
+    for (path, notebook, read_fmt), result in zip(pending, results):
+        if result.err is not None:
+            logger.info(f"{path}: parallel execution failed; myst-nb will run it again and report [mlbook]")
+            continue
+        record = cache.add_nb_to_project(str(path), read_data=read_fmt) if read_fmt else cache.add_nb_to_project(str(path))
+        cache.cache_notebook_bundle(CacheBundleIn(notebook, record.uri, data={"execution_seconds": result.time}),
+                                    check_validity=False, overwrite=True)
+        logger.info(f"{path}: Executed notebook in {result.time:.2f} seconds [mlbook]")
+
+
+def setup(app):
+    app.setup_extension("mlbook_deps")
+    app.connect("env-before-read-docs", _on_env_before_read_docs)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
