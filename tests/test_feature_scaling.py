@@ -10,7 +10,6 @@ from mlbook.data import train_test_indices
 from mlbook.feature_scaling import (
     Standardizer,
     condition_number,
-    first_step_at_or_below,
     gradient_descent_losses,
     largest_stable_lr,
     load_penguin_measurements,
@@ -19,6 +18,7 @@ from mlbook.feature_scaling import (
     to_original_units,
 )
 from mlbook.multivariable import hessian, least_squares
+from mlbook.optimizers import steps_to_reach
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_predicted_steps_agree_with_a_run():
     lr = 0.95 * largest_stable_lr(Z)
     best = predicted_losses(Z, y, lr, torch.tensor([10**6]))[0].item()
     target = 1.01 * best
-    ran = first_step_at_or_below(gradient_descent_losses(Z, y, lr, 200), target)
+    ran = steps_to_reach(gradient_descent_losses(Z, y, lr, 200), target)
     assert predicted_steps_to_reach(Z, y, lr, target) == ran
 
 

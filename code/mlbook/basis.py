@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from mlbook import cli, plotting
+from mlbook.metrics import mse
 from mlbook.multivariable import least_squares
 
 
@@ -91,10 +92,6 @@ def fit_basis(features: torch.Tensor, y: torch.Tensor) -> BasisFit:
     return BasisFit(w, b)
 
 
-def mse(y_hat: torch.Tensor, y: torch.Tensor) -> float:
-    return ((y_hat - y.double()) ** 2).mean().item()
-
-
 def degree_sweep(x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
                  degrees: Sequence[int], x_range: tuple[float, float] = (0.0, 2.0)) -> dict[str, list[float]]:
     """Training and validation mean squared error of the least-squares polynomial of each degree."""
@@ -103,8 +100,8 @@ def degree_sweep(x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tens
     train_mse, val_mse = [], []
     for degree in degrees:
         fit = fit_basis(polynomial_features(x_train, degree, x_range), y_train)
-        train_mse.append(mse(fit.predict(polynomial_features(x_train, degree, x_range)), y_train))
-        val_mse.append(mse(fit.predict(polynomial_features(x_val, degree, x_range)), y_val))
+        train_mse.append(mse(y_train, fit.predict(polynomial_features(x_train, degree, x_range))))
+        val_mse.append(mse(y_val, fit.predict(polynomial_features(x_val, degree, x_range))))
     return {"degree": list(degrees), "train": train_mse, "validation": val_mse}
 
 

@@ -17,6 +17,7 @@ import torch
 from mlbook import cli, plotting
 from mlbook.data import load_penguins, train_test_indices
 from mlbook.multivariable import check_Xy, design_matrix, hessian, least_squares
+from mlbook.optimizers import steps_to_reach
 
 #: The chapter's inputs (in the units the data file uses) and what they predict.
 FEATURES = ("body_mass_g", "bill_length_mm", "bill_depth_mm")
@@ -144,12 +145,6 @@ def predicted_steps_to_reach(X: torch.Tensor, y: torch.Tensor, lr: float, target
     return high
 
 
-def first_step_at_or_below(losses: torch.Tensor, target: float) -> int | None:
-    """The first step whose loss is at most `target`, or None."""
-    hits = torch.nonzero(losses <= target)
-    return int(hits[0, 0]) if hits.numel() else None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Compare gradient descent on raw, centred and standardised penguin measurements."""
     parser = cli.make_parser("python -m mlbook.feature_scaling", main.__doc__)
@@ -175,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, inputs in versions.items():
         lr = 0.95 * largest_stable_lr(inputs)
         curves[name] = gradient_descent_losses(inputs, y_train, lr, budget)
-        ran = first_step_at_or_below(curves[name], target)
+        ran = steps_to_reach(curves[name], target)
         steps = f"{ran} (run)" if ran is not None else f"{predicted_steps_to_reach(inputs, y_train, lr, target):,} (predicted)"
         print(f"{name:13} {condition_number(inputs):11.3g} {largest_stable_lr(inputs):11.3g} {steps:>22}")
     model = least_squares(versions["standardised"], y_train)

@@ -18,6 +18,7 @@ import torch
 from mlbook import cli, plotting
 from mlbook.data import train_test_indices
 from mlbook.feature_scaling import Standardizer
+from mlbook.metrics import mse
 from mlbook.multivariable import check_Xy
 
 
@@ -103,18 +104,14 @@ def lasso_path(X: torch.Tensor, y: torch.Tensor, strengths: Sequence[float], ste
     return torch.stack(weights)
 
 
-def mse(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, b: float) -> float:
-    return ((X.double() @ w + b - y.double()) ** 2).mean().item()
-
-
 def validation_curve(fit: Callable[[torch.Tensor, torch.Tensor, float], tuple[torch.Tensor, float]],
                      X_train, y_train, X_val, y_val, strengths: Sequence[float]) -> dict[str, list[float]]:
     """Training and validation error of `fit` at each regularisation strength."""
     train_err, val_err = [], []
     for lam in strengths:
         w, b = fit(X_train, y_train, lam)
-        train_err.append(mse(X_train, y_train, w, b))
-        val_err.append(mse(X_val, y_val, w, b))
+        train_err.append(mse(y_train, X_train.double() @ w + b))
+        val_err.append(mse(y_val, X_val.double() @ w + b))
     return {"strength": list(strengths), "train": train_err, "validation": val_err}
 
 
