@@ -11,10 +11,11 @@ PORT   ?= 8000
 # Sphinx warnings fail the build (-W); --keep-going reports all of them before failing.
 JB_FLAGS ?= --warningiserror --keep-going
 
-.PHONY: help venv book book-all serve test bench clean clean-all
+.PHONY: help venv book book-all chapter serve test bench clean clean-all
 
 help:
 	@echo "make book      build the site into _build/html, executing changed chapters"
+	@echo "make chapter CHAPTER=book/<name>.md   build and preview one chapter in seconds"
 	@echo "make serve     preview the built site on http://$(HOST):$(PORT)"
 	@echo "make test      run every test: package, chapters, built site in a browser"
 	@echo "make bench     measure build, rebuild and test times"
@@ -28,6 +29,13 @@ $(STAMP): requirements.txt code/pyproject.toml
 
 venv: $(STAMP)
 
+# axe-core for the accessibility tests (package.json, locked in package-lock.json). Without npm
+# those tests are skipped on a contributor's machine; in CI (CI=true) they fail instead.
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the accessibility tests will be skipped (install Node.js to run them)"; fi
+
 book: $(STAMP)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo ""
@@ -38,11 +46,16 @@ book: $(STAMP)
 book-all: $(STAMP)
 	$(BIN)/jupyter-book build . --all $(JB_FLAGS)
 
+# One chapter, quickly: only it is executed (its outputs also serve the next `make book`).
+chapter: $(STAMP)
+	@test -n "$(CHAPTER)" || { echo "Name the chapter: make chapter CHAPTER=book/<name>.md" >&2; exit 2; }
+	$(BIN)/python scripts/build_chapter.py $(CHAPTER) --serve --port $(PORT)
+
 serve:
 	@test -f _build/html/index.html || { echo "No site yet: run 'make book' first." >&2; exit 2; }
 	$(BIN)/python -m http.server --bind $(HOST) --directory _build/html $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(AXE)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -52,4 +65,4 @@ clean:
 	rm -rf _build
 
 clean-all: clean
-	rm -rf $(VENV) code/*.egg-info .pytest_cache
+	rm -rf $(VENV) code/*.egg-info .pytest_cache node_modules

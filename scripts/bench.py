@@ -1,8 +1,9 @@
 """Measure the book's build and test times on this machine (`make bench`).
 
 Works on a copy of the book in a temporary folder, so your own _build is left alone, and prints:
-cold build (one chapter at a time, and in parallel as `make book` runs it), no-change rebuild, rebuild after a prose-only edit, rebuild after a code edit (and
-which chapters re-executed each time), each chapter's execution time, and the time of `make test`.
+cold build (one chapter at a time, and in parallel as `make book` runs it), no-change rebuild,
+rebuild after a prose-only edit, rebuild after a code edit (and which chapters re-executed each
+time), each chapter's execution time, and the time of `make test`.
 Timings on a shared machine are noisy: each rebuild is repeated and the median reported.
 """
 
@@ -77,16 +78,20 @@ def main() -> int:
         results["cold build (make book: chapters in parallel)"] = {"seconds": seconds, "executed": executed}
 
         runs = [build(root) for _ in range(args.repeat)]
-        results["no-change rebuild"] = {"seconds": statistics.median(r[0] for r in runs),
-                                        "executed": sorted({c for r in runs for c in r[1]})}
+        results["no-change rebuild"] = {
+            "seconds": statistics.median(r[0] for r in runs),
+            "executed": sorted({c for r in runs for c in r[1]}),
+        }
 
         chapter = root / "book" / "linear_regression.md"
         runs = []
         for i in range(args.repeat):
             edit(chapter, "## The model\n", f"## The model\n\nA prose edit, number {i}.\n")
             runs.append(build(root))
-        results["prose edit rebuild"] = {"seconds": statistics.median(r[0] for r in runs),
-                                         "executed": sorted({c for r in runs for c in r[1]})}
+        results["prose edit rebuild"] = {
+            "seconds": statistics.median(r[0] for r in runs),
+            "executed": sorted({c for r in runs for c in r[1]}),
+        }
 
         module = root / "code" / "mlbook" / "env_check.py"
         edit(module, '"""Check an installation', '"""(benchmark edit) Check an installation')
@@ -95,8 +100,9 @@ def main() -> int:
 
     if not args.skip_tests:
         start = time.perf_counter()
-        status = subprocess.run(["make", "test"], cwd=ROOT, capture_output=True, text=True,
-                                env={**os.environ}).returncode
+        status = subprocess.run(
+            ["make", "test"], cwd=ROOT, capture_output=True, text=True, env={**os.environ}
+        ).returncode
         results["make test"] = {"seconds": time.perf_counter() - start, "exit status": status}
 
     width = 50

@@ -96,8 +96,9 @@ def copy_book(destination: Path, with_cache_from: Path | None = None) -> Path:
 def build_book(root: Path, *extra: str, env: dict[str, str] | None = None, timeout: int = 600) -> Build:
     """Run the same build as `make book` on the book in `root`."""
     command = [str(BIN / "jupyter-book"), "build", str(root), "--warningiserror", "--keep-going", *extra]
-    result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        command, cwd=root, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
     return Build(root, result.returncode, result.stdout + result.stderr)
 
 

@@ -68,7 +68,7 @@ def test_training_error_never_rises_with_degree_but_validation_error_does():
     x_val, y_val = make_curve_data(m=200, seed=101)
     sweep = degree_sweep(x, y, x_val, y_val, range(1, 15))
     train = sweep["train"]
-    assert all(later <= earlier + 1e-12 for earlier, later in zip(train, train[1:]))
+    assert all(later <= earlier + 1e-12 for earlier, later in zip(train, train[1:], strict=False))
     val = sweep["validation"]
     best = min(range(len(val)), key=val.__getitem__)
     assert 0 < best < len(val) - 1, "the best degree should be neither the smallest nor the largest"
@@ -92,8 +92,10 @@ def test_interpolation_reaches_zero_training_error():
         (lambda: gaussian_features(torch.zeros(3), torch.zeros(0), width=1.0), "centres"),
         (lambda: make_curve_data(m=1), "m must be"),
         (lambda: degree_sweep(*make_curve_data(m=5), *make_curve_data(m=5), [1, 5]), "needs more than 5"),
-        (lambda: fit_basis(polynomial_features(torch.zeros(4) + 0.5, 2), torch.zeros(4)).predict(torch.zeros(4, 3)),
-         "linearly dependent"),
+        (
+            lambda: fit_basis(polynomial_features(torch.zeros(4) + 0.5, 2), torch.zeros(4)).predict(torch.zeros(4, 3)),
+            "linearly dependent",
+        ),
     ],
 )
 def test_bad_input_raises_clear_errors(action, message):

@@ -13,11 +13,13 @@ import pytest
 import torch
 from sklearn.linear_model import LinearRegression
 
-from conftest import build_book, copy_book, toc_files
+from conftest import ROOT, build_book, copy_book, toc_files
 from mlbook.data import load_penguins
 
 pytestmark = pytest.mark.book
 CHAPTERS = toc_files()
+#: The pages with code (not the plain-Markdown appendices), which the build executes.
+NOTEBOOKS = [name for name in CHAPTERS if "{code-cell}" in (ROOT / f"{name}.md").read_text(encoding="utf-8")]
 
 
 def page(build, name: str) -> str:
@@ -38,7 +40,7 @@ def visible_text(markup: str, timings: bool = True) -> str:
 
 
 def test_clean_build_executes_every_chapter_without_warnings(built_book):
-    assert built_book.executed() == set(CHAPTERS)
+    assert built_book.executed() == set(NOTEBOOKS)
     assert "WARNING:" not in built_book.log and "build succeeded" in built_book.log  # Sphinx warnings
 
 
@@ -46,7 +48,7 @@ def test_cold_build_runs_chapters_in_parallel_and_myst_nb_reuses_every_result(bu
     """The pre-executed notebooks must match myst-nb's cache keys exactly, or every chapter would run twice."""
     assert "(in parallel" in built_book.log
     reused = set(re.findall(r"(\S+?)\.md: Using cached notebook", built_book.log))
-    assert {str(built_book.root / name) for name in CHAPTERS} <= reused
+    assert {str(built_book.root / name) for name in NOTEBOOKS} <= reused
     assert "Executing notebook using local CWD" not in built_book.log  # nothing ran a second time
 
 
@@ -149,8 +151,11 @@ def test_rebuilds_execute_exactly_what_changed(built_book, tmp_path):
     assert unchanged.executed() == set()
 
     module = copy / "code" / "mlbook" / "env_check.py"
-    module.write_text(module.read_text().replace(
-        'return "\\n".join(f"{name:<{width}}  {value}"', 'return "\\n".join(f"EDITED {name:<{width}}  {value}"'))
+    module.write_text(
+        module.read_text().replace(
+            'return "\\n".join(f"{name:<{width}}  {value}"', 'return "\\n".join(f"EDITED {name:<{width}}  {value}"'
+        )
+    )
     edited = build_book(copy, env=env)
     assert edited.returncode == 0, edited.log[-3000:]
     assert edited.executed() == {"book/setup"}

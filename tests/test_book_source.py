@@ -15,6 +15,25 @@ CHAPTERS = toc_files()
 INCLUDE = re.compile(r"```\{literalinclude\}\s+(\S+)\n((?::\w[\w-]*:.*\n)*)")
 
 
+def reference_pages() -> list[str]:
+    """The pages of the table of contents' "Reference" part (the notation and the glossary)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [
+        c["file"]
+        for part in toc.get("parts", [])
+        if part.get("caption") == "Reference"
+        for c in part.get("chapters", [])
+    ]
+
+
+#: Appendices: plain Markdown pages with no code, so no kernel starts for them.
+REFERENCE = reference_pages()
+#: Every other page is a MyST-NB notebook, executed when the book is built.
+NOTEBOOKS = [name for name in CHAPTERS if name not in REFERENCE]
+
+
 def chapter_path(name: str) -> Path:
     return ROOT / f"{name}.md"
 
@@ -25,12 +44,22 @@ def front_matter(text: str) -> str:
 
 
 def test_toc_lists_the_part_one_and_two_chapters():
-    assert CHAPTERS[:11] == ["book/intro", "book/setup", "book/tensors", "book/linear_regression",
-                            "book/optimisation", "book/multivariable", "book/feature_scaling", "book/basis",
-                            "book/regularisation", "book/evaluation", "book/likelihood"]
+    assert CHAPTERS[:11] == [
+        "book/intro",
+        "book/setup",
+        "book/tensors",
+        "book/linear_regression",
+        "book/optimisation",
+        "book/multivariable",
+        "book/feature_scaling",
+        "book/basis",
+        "book/regularisation",
+        "book/evaluation",
+        "book/likelihood",
+    ]
 
 
-@pytest.mark.parametrize("name", CHAPTERS)
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_chapter_exists_with_mystnb_front_matter(name):
     path = chapter_path(name)
     assert path.is_file(), f"_toc.yml lists {name}, which does not exist"
@@ -43,7 +72,7 @@ def test_chapter_exists_with_mystnb_front_matter(name):
 def test_chapter_has_label_summary_and_exercises_with_solutions(name):
     text = chapter_path(name).read_text(encoding="utf-8")
     assert re.search(r"^\([\w-]+\)=\n# ", text, re.MULTILINE), "a label before the title, for cross-references"
-    if name != "book/intro":
+    if name != "book/intro" and name not in REFERENCE:
         assert "\n## Summary\n" in text and "\n## Exercises\n" in text
         assert ":class: dropdown" in text, "solutions are collapsed"
     for phrase in ("coming soon", "TODO", "TBD", "lorem ipsum"):
@@ -80,7 +109,7 @@ def test_readme_table_maps_every_chapter_to_module_and_test():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = [line for line in readme.splitlines() if line.startswith("| [")]
     linked = set(re.findall(r"\]\((book/[\w/]+)\.md\)", "\n".join(rows)))
-    assert set(CHAPTERS) == linked
+    assert set(NOTEBOOKS) == linked  # the appendices have no module or test
     for row in rows:
         for target in re.findall(r"\]\(((?:code|tests)/[\w/.]+)\)", row):
             assert (ROOT / target).exists(), f"README links {target}, which does not exist"
@@ -93,8 +122,13 @@ def test_every_module_has_its_own_test_file():
         assert (ROOT / "tests" / f"test_{module.stem}.py").is_file(), f"no tests/test_{module.stem}.py"
 
 
+#: The files that may name the GitHub repository: _config.yml (for the site's buttons) and CITATION.cff
+#: (for GitHub's "Cite this repository"; tests/test_repository_files.py checks that the two agree).
+REPOSITORY_URL_FILES = {"_config.yml", "CITATION.cff"}
+
+
 def test_repository_url_is_set_in_one_place():
-    """_config.yml names the GitHub repository; nothing else in the repository repeats it."""
+    """_config.yml names the GitHub repository; nothing else but CITATION.cff repeats it."""
     import subprocess
 
     import yaml
@@ -102,9 +136,117 @@ def test_repository_url_is_set_in_one_place():
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url)
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
-    files = [ROOT / f for f in tracked] or [p for p in ROOT.rglob("*") if ".venv" not in p.parts and "_build" not in p.parts]
+    files = [ROOT / f for f in tracked] or [
+        p for p in ROOT.rglob("*") if ".venv" not in p.parts and "_build" not in p.parts
+    ]
     owner_and_name = url.removeprefix("https://github.com/")
-    repeats = [str(p.relative_to(ROOT)) for p in files
-               if p.is_file() and p.name != "_config.yml" and p.suffix in {".md", ".py", ".yml", ".yaml", ".toml", ".cff", ".txt"}
-               and owner_and_name in p.read_text(encoding="utf-8", errors="replace")]
+    suffixes = {".md", ".py", ".yml", ".yaml", ".toml", ".cff", ".txt"}
+    repeats = [
+        str(p.relative_to(ROOT))
+        for p in files
+        if p.is_file()
+        and str(p.relative_to(ROOT)) not in REPOSITORY_URL_FILES
+        and p.suffix in suffixes
+        and owner_and_name in p.read_text(encoding="utf-8", errors="replace")
+    ]
     assert not repeats, f"these files repeat the repository address instead of reading _config.yml: {repeats}"
+
+
+# --- Reference pages (notation, glossary), glossary links and search-engine descriptions ---
+
+TERM_ROLE = re.compile(r"\{term\}`([^`]+)`")
+CODE_CELL = re.compile(r"^```\{code-cell\}.*?^```$", re.MULTILINE | re.DOTALL)
+
+
+def front_matter_data(name: str) -> dict:
+    import yaml
+
+    return yaml.safe_load(front_matter(chapter_path(name).read_text(encoding="utf-8")).removeprefix("---\n")) or {}
+
+
+def description(name: str) -> str | None:
+    """The page's description for search engines: `myst: html_meta: "description lang=en"`."""
+    meta = (front_matter_data(name).get("myst") or {}).get("html_meta") or {}
+    found = [value for key, value in meta.items() if key.split()[0] == "description"]
+    assert len(found) <= 1, f"{name} has {len(found)} descriptions"
+    return found[0] if found else None
+
+
+def glossary_terms() -> set[str]:
+    """Every term the glossary defines (Sphinx matches terms without regard to case)."""
+    text = chapter_path("book/glossary").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```\{glossary\}\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+    assert len(blocks) == 1, "the glossary page holds one glossary directive"
+    lines = blocks[0].splitlines()
+    return {
+        line.strip().lower() for line in lines if line.strip() and not line[0].isspace() and not line.startswith(":")
+    }
+
+
+def term_references(name: str) -> list[str]:
+    """The terms a page's prose links with {term}`term` or {term}`text <term>`, lower-cased."""
+    prose = CODE_CELL.sub("", chapter_path(name).read_text(encoding="utf-8"))
+    targets = []
+    for role in TERM_ROLE.findall(prose):
+        match = re.fullmatch(r"(?s).*<([^<>]+)>", role)
+        targets.append(" ".join((match.group(1) if match else role).split()).lower())
+    return targets
+
+
+def test_notation_and_glossary_are_the_unnumbered_reference_part_of_the_toc():
+    import yaml
+
+    parts = yaml.safe_load((ROOT / "_toc.yml").read_text())["parts"]
+    assert parts[-1]["caption"] == "Reference" and parts[-1]["numbered"] is False
+    assert REFERENCE == ["book/notation", "book/glossary"]
+
+
+@pytest.mark.parametrize("name", REFERENCE)
+def test_reference_page_is_plain_markdown_with_a_label(name):
+    """No code and no kernel: as a MyST-NB notebook the page would start a kernel to run nothing."""
+    text = chapter_path(name).read_text(encoding="utf-8")
+    header = front_matter(text)
+    assert "kernelspec" not in header and "file_format" not in header and "jupytext" not in header
+    assert "{code-cell}" not in text
+    label = name.removeprefix("book/")
+    assert f"\n({label})=\n# " in text, f"the page's label is ({label})="
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_page_has_a_description_for_search_engines(name):
+    header = front_matter_data(name)
+    assert "html_meta" not in header, "myst-parser 3 wants html_meta under the `myst` key (top level is deprecated)"
+    text = description(name)
+    assert text, f'{name} needs myst: html_meta: "description lang=en" in its front matter'
+    assert 50 <= len(text) <= 170, f"{name}'s description has {len(text)} characters; search engines show 50 to 170"
+    assert "\n" not in text and text == text.strip()
+
+
+def test_descriptions_are_unique():
+    texts = [description(name) for name in CHAPTERS]
+    assert len(set(texts)) == len(texts), "two pages share a description"
+
+
+def test_glossary_defines_every_term_the_pages_link():
+    defined = glossary_terms()
+    assert len(defined) >= 30
+    for name in CHAPTERS:
+        missing = set(term_references(name)) - defined
+        assert not missing, f"{name} links terms the glossary does not define: {sorted(missing)}"
+
+
+def test_glossary_is_sorted_when_built():
+    text = chapter_path("book/glossary").read_text(encoding="utf-8")
+    assert re.search(r"^```\{glossary\}\n:sorted:\n", text, re.MULTILINE)
+
+
+@pytest.mark.parametrize("name", [n for n in NOTEBOOKS if n != "book/intro"])
+def test_each_chapter_links_to_the_glossary(name):
+    assert term_references(name), f"{name} should link at least one glossary term with {{term}}"
+
+
+def test_readers_are_pointed_to_the_notation_and_the_glossary():
+    text = chapter_path("book/intro").read_text(encoding="utf-8") + chapter_path("book/setup").read_text(
+        encoding="utf-8"
+    )
+    assert "{ref}`notation`" in text and "{ref}`glossary`" in text

@@ -14,7 +14,8 @@ import mlbook
 from conftest import available_devices
 
 ENTRY_POINTS = sorted(
-    info.name for info in pkgutil.iter_modules(mlbook.__path__)
+    info.name
+    for info in pkgutil.iter_modules(mlbook.__path__)
     if hasattr(importlib.import_module(f"mlbook.{info.name}"), "main")
 )
 
@@ -48,8 +49,9 @@ def test_main_runs_end_to_end(module, device, capsys, tmp_path):
 
 
 def run_module(module: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"mlbook.{module}", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", f"mlbook.{module}", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
 def test_linear_regression_command_line(tmp_path):

@@ -18,7 +18,9 @@ def test_cpu_is_always_available():
     assert get_device("cpu") == torch.device("cpu")
 
 
-@pytest.mark.parametrize("name, message", [("tpu", "must be one of"), ("gpu", "must be one of"), (3, "must be a string")])
+@pytest.mark.parametrize(
+    "name, message", [("tpu", "must be one of"), ("gpu", "must be one of"), (3, "must be a string")]
+)
 def test_unknown_devices_are_rejected(name, message):
     with pytest.raises(ValueError, match=message):
         get_device(name)

@@ -119,8 +119,14 @@ def test_diverges_just_above_the_limit(penguins):
         (lambda: Standardizer().fit(torch.ones(4, 2, dtype=torch.float64)), "constant"),
         (lambda: Standardizer().fit(torch.zeros(4, dtype=torch.float64)), "shape \\(m, n\\)"),
         (lambda: Standardizer().fit(torch.tensor([[1.0, float("nan")], [2.0, 3.0]])), "finite"),
-        (lambda: Standardizer().fit(torch.randn(5, 2, dtype=torch.float64)).transform(torch.zeros(5, 3, dtype=torch.float64)),
-         "fitted on 2 columns, got 3"),
+        (
+            lambda: (
+                Standardizer()
+                .fit(torch.randn(5, 2, dtype=torch.float64))
+                .transform(torch.zeros(5, 3, dtype=torch.float64))
+            ),
+            "fitted on 2 columns, got 3",
+        ),
     ],
 )
 def test_bad_input_raises_clear_errors(action, message):

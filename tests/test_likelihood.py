@@ -7,8 +7,8 @@ import pytest
 import torch
 from sklearn.linear_model import QuantileRegressor
 
-from mlbook.linear_regression import least_squares
 from mlbook.likelihood import gaussian_nll, laplace_nll, least_absolute_deviations, make_outlier_data
+from mlbook.linear_regression import least_squares
 
 
 def test_gaussian_nll_matches_torch_distributions():
@@ -29,8 +29,9 @@ def test_minimising_gaussian_nll_is_least_squares():
     """The chapter's derivation: for any fixed sigma, the Gaussian NLL is minimised by least squares."""
     x, y, _ = make_outlier_data(outliers=0)
     params = torch.zeros(2, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([params], max_iter=500, line_search_fn="strong_wolfe",
-                                  tolerance_grad=1e-12, tolerance_change=1e-15)
+    optimizer = torch.optim.LBFGS(
+        [params], max_iter=500, line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15
+    )
 
     def closure():
         optimizer.zero_grad()

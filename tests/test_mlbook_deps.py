@@ -31,16 +31,18 @@ def test_setup_depends_on_its_modules_and_the_config_it_reads():
 
 
 def test_every_import_form_is_recognised(tmp_path):
-    source = "\n".join([
-        "```{code-cell} ipython3",
-        "import mlbook.device",
-        "from mlbook import cli, plotting as p",
-        "from mlbook.data import load_penguins",
-        "```",
-        "```{literalinclude} ../code/mlbook/env_check.py",
-        ":pyobject: main",
-        "```",
-    ])
+    source = "\n".join(
+        [
+            "```{code-cell} ipython3",
+            "import mlbook.device",
+            "from mlbook import cli, plotting as p",
+            "from mlbook.data import load_penguins",
+            "```",
+            "```{literalinclude} ../code/mlbook/env_check.py",
+            ":pyobject: main",
+            "```",
+        ]
+    )
     files = mlbook_deps.chapter_dependencies(source, ROOT / "book", PACKAGE)
     names = {f.name for f in files}
     assert {"device.py", "cli.py", "plotting.py", "data.py", "env_check.py", "__init__.py"} <= names

@@ -25,8 +25,10 @@ PAIRS = [
     (lambda p: SGD(p, lr=0.02, momentum=0.9), lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9)),
     (lambda p: Adagrad(p, lr=0.5), lambda p: torch.optim.Adagrad(p, lr=0.5)),
     (lambda p: Adam(p, lr=0.1), lambda p: torch.optim.Adam(p, lr=0.1)),
-    (lambda p: Adam(p, lr=0.1, betas=(0.8, 0.99), eps=1e-6),
-     lambda p: torch.optim.Adam(p, lr=0.1, betas=(0.8, 0.99), eps=1e-6)),
+    (
+        lambda p: Adam(p, lr=0.1, betas=(0.8, 0.99), eps=1e-6),
+        lambda p: torch.optim.Adam(p, lr=0.1, betas=(0.8, 0.99), eps=1e-6),
+    ),
 ]
 
 
@@ -73,8 +75,12 @@ def test_known_truth_is_recovered():
 def test_stability_limit_is_two_over_the_largest_curvature():
     x, y = make_line_data()
     limit = largest_stable_lr(x)
-    torch.testing.assert_close(hessian(x), torch.autograd.functional.hessian(
-        lambda p: squared_error(predict(x.double(), p[0], p[1]), y.double()), torch.zeros(2, dtype=torch.float64)))
+    torch.testing.assert_close(
+        hessian(x),
+        torch.autograd.functional.hessian(
+            lambda p: squared_error(predict(x.double(), p[0], p[1]), y.double()), torch.zeros(2, dtype=torch.float64)
+        ),
+    )
     below = train(x, y, lambda p: SGD(p, lr=0.95 * limit), steps=400)
     above = train(x, y, lambda p: SGD(p, lr=1.05 * limit), steps=400)
     assert below.losses[-1] < 1.01 * squared_error(predict(x, *least_squares(x, y)), y)

@@ -26,7 +26,7 @@ def test_loss_curves_use_a_log_scale():
 
 def test_contour_and_surface_accept_a_loss_grid(tmp_path):
     a, b = torch.linspace(-1, 1, 5), torch.linspace(0, 2, 7)
-    grid = (a[None, :] ** 2 + (b[:, None] - 1) ** 2)  # (7, 5)
+    grid = a[None, :] ** 2 + (b[:, None] - 1) ** 2  # (7, 5)
     path = torch.tensor([[1.0, 2.0], [0.5, 1.5], [0.0, 1.0]])
     fig = plotting.contour_with_paths(a, b, grid, {"gd": path}, "a", "b", optimum=(0.0, 1.0))
     assert fig.axes[0].lines[0].get_xdata().tolist() == [1.0, 0.5, 0.0]

@@ -85,7 +85,7 @@ def test_warm_started_path_matches_separate_fits(diabetes):
     X, y, *_ = diabetes
     strengths = [1.0, 5.0, 20.0]
     path = lasso_path(X, y, strengths, steps=1000)
-    for row, lam in zip(path, strengths):
+    for row, lam in zip(path, strengths, strict=True):
         torch.testing.assert_close(row, lasso(X, y, lam, steps=4000)[0], rtol=0, atol=1e-3)
     with pytest.raises(ValueError, match="increasing"):
         lasso_path(X, y, [5.0, 1.0])
@@ -100,8 +100,9 @@ def test_a_little_ridge_rescues_the_overfitted_polynomial():
     """The chapter's claim: validation error of degree 14 drops from huge to the noise floor."""
     x, y = make_curve_data(m=16, seed=1, even=True)
     x_val, y_val = make_curve_data(m=200, seed=101)
-    curve = validation_curve(ridge, polynomial_features(x, 14), y, polynomial_features(x_val, 14), y_val,
-                             [0.0, 1e-7, 1e-5, 1e-2, 1.0])
+    curve = validation_curve(
+        ridge, polynomial_features(x, 14), y, polynomial_features(x_val, 14), y_val, [0.0, 1e-7, 1e-5, 1e-2, 1.0]
+    )
     val, train = curve["validation"], curve["train"]
     assert val[0] > 20 * min(val)
     assert min(range(5), key=val.__getitem__) in (1, 2)
@@ -109,9 +110,14 @@ def test_a_little_ridge_rescues_the_overfitted_polynomial():
 
 
 def test_bias_grows_and_variance_shrinks_with_the_penalty():
-    result = bias_variance(lambda s: make_curve_data(m=16, seed=1000 + s, even=True),
-                           lambda t: polynomial_features(t, 14), true_curve,
-                           torch.linspace(0, 2, 30, dtype=torch.float64), [1e-8, 1e-4, 1.0], data_sets=50)
+    result = bias_variance(
+        lambda s: make_curve_data(m=16, seed=1000 + s, even=True),
+        lambda t: polynomial_features(t, 14),
+        true_curve,
+        torch.linspace(0, 2, 30, dtype=torch.float64),
+        [1e-8, 1e-4, 1.0],
+        data_sets=50,
+    )
     assert result["bias2"] == sorted(result["bias2"])
     assert result["variance"] == sorted(result["variance"], reverse=True)
 
@@ -139,10 +145,22 @@ def test_the_diabetes_split_is_standardised_on_training_data(diabetes):
 @pytest.mark.parametrize(
     "action, message",
     [
-        (lambda: ridge(torch.zeros(5, 2, dtype=torch.float64), torch.zeros(5, dtype=torch.float64), -1.0), "at least 0"),
+        (
+            lambda: ridge(torch.zeros(5, 2, dtype=torch.float64), torch.zeros(5, dtype=torch.float64), -1.0),
+            "at least 0",
+        ),
         (lambda: lasso(torch.zeros(5), torch.zeros(5), 1.0), "shape \\(m, n\\)"),
-        (lambda: bias_variance(lambda s: (torch.zeros(3), torch.zeros(3)), lambda t: t[:, None], lambda t: t,
-                               torch.zeros(2), [1.0], data_sets=1), "at least 2 data sets"),
+        (
+            lambda: bias_variance(
+                lambda s: (torch.zeros(3), torch.zeros(3)),
+                lambda t: t[:, None],
+                lambda t: t,
+                torch.zeros(2),
+                [1.0],
+                data_sets=1,
+            ),
+            "at least 2 data sets",
+        ),
     ],
 )
 def test_bad_input_raises_clear_errors(action, message):

@@ -1,20 +1,49 @@
 """The built site in a real browser (Debian's Chromium driven by Playwright): pages load cleanly,
-make no request to another host, render math, find words with search and show their images."""
+make no request to another host, pass axe-core's accessibility checks at desktop and phone width,
+stay light, render math, find words with search, show their images, and offer working notebook,
+script and Colab links."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import io
+import json
 import os
 import shutil
+import sys
+import threading
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+import yaml
 
-from conftest import toc_files
+from conftest import ROOT, toc_files
+
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import notebooks  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.book]
-PAGES = ["index.html", *(f"{name}.html" for name in toc_files())]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-quic"]
+PAGES = ["index.html", *(f"{name}.html" for name in toc_files()), "search.html", "genindex.html"]
+CHAPTERS = [doc for doc in toc_files() if notebooks.is_chapter(ROOT / f"{doc}.md")]
+PHONE = 390
+#: axe-core, installed from package.json by `make test` (npm ci).
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+#: Where the screenshots and the page-weight report go (under the ignored _build folder).
+REPORTS = ROOT / "_build" / "browser-report"
+#: Page weight budget, in bytes of response bodies: the heaviest chapter weighed 4.2 MB before
+#: fontawesome.js and the brand webfont were cut, and about 2.6 MB after (MathJax is 1.1 MB).
+BUDGET = 3_000_000
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
 
 
 def chromium_path() -> str | None:
@@ -41,18 +70,46 @@ def browser():
         instance.close()
 
 
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    if not AXE.is_file():
+        message = f"axe-core is not installed ({AXE.relative_to(ROOT)}): run `npm ci` (make test does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; in CI the accessibility tests must run")
+        pytest.skip(message)
+    return AXE.read_text(encoding="utf-8")
+
+
+def axe_violations(page, axe_source: str) -> list[str]:
+    """axe-core's violations on the page (every rule axe runs by default), one line each."""
+    page.add_script_tag(content=axe_source)
+    violations = page.evaluate(
+        "async () => (await axe.run(document)).violations.map("
+        "v => [v.id, v.impact, v.nodes.map(n => n.target.join(' '))])"
+    )
+    return [f"{rule} ({impact}): {', '.join(targets[:5])}" for rule, impact, targets in violations]
+
+
 class PageLog:
     """Everything a page did that a test may want to complain about."""
 
     def __init__(self, page, site_url):
         self.errors, self.failed, self.foreign = [], [], []
+        self.sizes: dict[str, int] = {}
+        page.on("requestfinished", lambda r: self.sizes.__setitem__(r.url, r.sizes()["responseBodySize"]))
         host = urlparse(site_url).netloc
         page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
         page.on("requestfailed", lambda r: self.failed.append(f"{r.url} ({r.failure})"))
         page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.url} (HTTP {r.status})"))
-        page.on("request", lambda r: urlparse(r.url).netloc not in (host, "") and not r.url.startswith("data:")
-                and self.foreign.append(r.url))
+        page.on(
+            "request",
+            lambda r: (
+                urlparse(r.url).netloc not in (host, "")
+                and not r.url.startswith("data:")
+                and self.foreign.append(r.url)
+            ),
+        )
 
 
 def open_page(browser, site_url, path, width=1280):
@@ -63,8 +120,23 @@ def open_page(browser, site_url, path, width=1280):
     return context, page, log
 
 
+def screenshot(page, kind: str, path: str) -> Path:
+    target = REPORTS / "screenshots" / kind / path.replace("/", "__").replace(".html", ".png")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target))
+    return target
+
+
+def assert_real_screenshot(target: Path, width: int) -> None:
+    """A PNG of the viewport's width that is not blank (a blank page compresses to almost nothing)."""
+    data = target.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(data[16:20], "big") == width
+    assert len(data) > 15_000, f"{target} looks blank ({len(data)} bytes)"
+
+
 @pytest.mark.parametrize("path", PAGES)
-def test_page_loads_cleanly(browser, site_url, path):
+def test_page_loads_cleanly_passes_axe_and_stays_light(browser, site_url, axe_source, path):
     context, page, log = open_page(browser, site_url, path)
     try:
         page.wait_for_timeout(300)  # let deferred scripts finish
@@ -73,12 +145,33 @@ def test_page_loads_cleanly(browser, site_url, path):
         assert log.foreign == [], f"requests to other hosts from {path}"
         assert page.title()
         images = page.eval_on_selector_all(
-            "article img", "els => els.map(e => [e.getAttribute('src'), e.complete && e.naturalWidth > 0, e.alt])")
+            "article img", "els => els.map(e => [e.getAttribute('src'), e.complete && e.naturalWidth > 0, e.alt])"
+        )
         for src, loaded, alt in images:
             assert loaded, f"{src} did not load on {path}"
             assert alt, f"{src} has no alt text on {path}"
+        weight = sum(log.sizes.values())
+        record_weight(path, weight, log.sizes)
+        assert not [u for u in log.sizes if "fontawesome.js" in u or "fa-brands" in u], "icon script/font is back"
+        assert weight < BUDGET, f"{path} weighs {weight:,} bytes (budget {BUDGET:,})"
+        assert axe_violations(page, axe_source) == [], f"axe-core violations on {path}"
+        assert_real_screenshot(screenshot(page, "desktop", path), 1280)
     finally:
         context.close()
+
+
+def record_weight(path: str, weight: int, sizes: dict[str, int]) -> None:
+    """Add the page's weight to _build/browser-report/page-weight.json (for the bench and reviews)."""
+    report = REPORTS / "page-weight.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(report.read_text()) if report.is_file() else {}
+    heaviest = sorted(sizes.items(), key=lambda item: -item[1])[:5]
+    data[path] = {
+        "bytes": weight,
+        "requests": len(sizes),
+        "heaviest": {urlparse(url).path: size for url, size in heaviest},
+    }
+    report.write_text(json.dumps(data, indent=2, sort_keys=True))
 
 
 @pytest.mark.parametrize("path", [p for p in PAGES if "tensors" in p or "linear_regression" in p])
@@ -123,10 +216,95 @@ def test_repository_buttons_point_at_the_configured_repository(browser, site_url
 
 
 @pytest.mark.parametrize("path", PAGES[1:])
-def test_phone_width_does_not_scroll_sideways(browser, site_url, path):
-    context, page, log = open_page(browser, site_url, path, width=390)
+def test_phone_width_does_not_scroll_sideways_and_passes_axe(browser, site_url, axe_source, path):
+    context, page, log = open_page(browser, site_url, path, width=PHONE)
     try:
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow}px wider than a phone"
+        assert axe_violations(page, axe_source) == [], f"axe-core violations on {path} at phone width"
+        assert_real_screenshot(screenshot(page, "phone", path), PHONE)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_chapter_offers_notebook_script_and_colab_links_that_work(browser, site_url, doc):
+    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    owner, name = repository.removeprefix("https://github.com/").split("/")
+    context, page, log = open_page(browser, site_url, f"{doc}.html")
+    try:
+        links = dict(
+            page.eval_on_selector_all(
+                ".article-header-buttons a", "els => els.map(e => [e.textContent.trim(), e.href])"
+            )
+        )
+        assert links["Colab"] == f"https://colab.research.google.com/github/{owner}/{name}/blob/notebooks/{doc}.ipynb"
+        assert links[".ipynb"] == f"{site_url}/_notebooks/{doc}.ipynb"
+        assert links[".py"] == f"{site_url}/_notebooks/{doc}.py"
+        notebook = page.request.get(links[".ipynb"])
+        assert notebook.ok
+        data = json.loads(notebook.body())
+        assert data["nbformat"] == 4 and data["metadata"]["kernelspec"]["name"] == "python3"
+        assert "mlbook[notebook] @ git+" in "".join(data["cells"][2]["source"])
+        script = page.request.get(links[".py"])
+        assert script.ok and "# %%" in script.text()
+    finally:
+        context.close()
+
+
+class _PagesHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the site as GitHub Pages does for a project: under /<repository>/, with the site's
+    404.html (and status 404) for any address that has no file."""
+
+    prefix = "/"
+
+    def log_message(self, *args):
+        pass
+
+    def send_head(self):
+        path = urlparse(self.path).path
+        if path.startswith(self.prefix):
+            self.path = "/" + path[len(self.prefix) :]
+            if Path(self.translate_path(self.path)).exists():
+                return super().send_head()
+        body = (Path(self.directory) / "404.html").read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
+
+
+@pytest.fixture(scope="module")
+def pages_url(built_book):
+    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    handler = type("Handler", (_PagesHandler,), {"prefix": f"/{repository.rstrip('/').split('/')[-1]}/"})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(built_book.html))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}{handler.prefix}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("missing", ["no-such-page.html", "book/old/chapter/deep.html"])
+def test_missing_page_gets_a_helpful_404_that_loads_its_styles(browser, pages_url, axe_source, missing):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    log = PageLog(page, pages_url)
+    try:
+        response = page.goto(pages_url + missing, wait_until="networkidle")
+        assert response.status == 404
+        assert page.title().startswith("Page not found")
+        # Chromium logs the 404 of the page itself; every file the 404 page uses must load, at any depth.
+        assert [f for f in log.failed if missing not in f] == []
+        assert [e for e in log.errors if "status of 404" not in e] == [] and len(log.errors) <= 1
+        assert log.foreign == []
+        assert page.evaluate("getComputedStyle(document.body).fontFamily") != "", "styles did not load"
+        assert axe_violations(page, axe_source) == []
+        page.click("text=the first page")
+        page.wait_for_load_state("networkidle")
+        assert page.url.endswith("/book/intro.html") and "Page not found" not in page.title()
     finally:
         context.close()

@@ -21,6 +21,8 @@ import hashlib
 import re
 from pathlib import Path
 
+from execution_stamp import STAMP_CELL
+
 PACKAGE = "mlbook"
 CELL_TAG = "mlbook-dependencies"
 
@@ -129,14 +131,16 @@ def dependency_cell(files: list[Path], root: Path) -> str:
 
 
 def with_dependency_cell(app, docname: str, text: str) -> tuple[str, list[Path]]:
-    """The chapter's source with its dependency cell appended, and the files it depends on."""
+    """The chapter's source with its dependency cell and the execution stamp cell
+    (`execution_stamp.STAMP_CELL`) appended, and the files it depends on."""
     if "{code-cell}" not in text:
         return text, []
     doc_path = Path(app.env.doc2path(docname))
     files = chapter_dependencies(text, doc_path.parent, app.config.mlbook_package_dir_path)
-    if not files:
-        return text, []
-    return text.rstrip("\n") + dependency_cell(files, app.config.mlbook_root_path), files
+    text = text.rstrip("\n")
+    if files:
+        text += dependency_cell(files, app.config.mlbook_root_path)
+    return text + STAMP_CELL, files
 
 
 def _on_source_read(app, docname: str, source: list[str]) -> None:
@@ -146,11 +150,15 @@ def _on_source_read(app, docname: str, source: list[str]) -> None:
 
 
 def _on_config_inited(app, config) -> None:
-    root = Path(app.confdir).resolve()
+    # The book's root holds the package; a one-page build (`make chapter`) has its confdir in book/.
+    confdir = Path(app.confdir).resolve()
+    root = next((p for p in (confdir, *confdir.parents) if (p / config.mlbook_package_dir).is_dir()), None)
+    if root is None:
+        raise ValueError(
+            f"mlbook_package_dir {config.mlbook_package_dir!r} is not a folder under {confdir} or any folder above it"
+        )
     config.mlbook_root_path = root
     config.mlbook_package_dir_path = (root / config.mlbook_package_dir).resolve()
-    if not config.mlbook_package_dir_path.is_dir():
-        raise ValueError(f"mlbook_package_dir {config.mlbook_package_dir!r} is not a folder under {root}")
 
 
 def setup(app):

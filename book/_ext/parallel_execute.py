@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from sphinx.util import logging
 
@@ -52,6 +52,8 @@ def _on_env_before_read_docs(app, env, docnames: list[str]) -> None:
         path = Path(env.doc2path(docname))
         if path.suffix != ".md" or not path.is_file():
             continue
+        if any(PurePosixPath(path.as_posix()).match(p) for p in nb_config.execution_excludepatterns or ()):
+            continue  # excluded from execution (e.g. by chapter_mode): myst-nb will not run it either
         text, _ = mlbook_deps.with_dependency_cell(app, docname, path.read_text(encoding="utf-8"))
         reader = create_nb_reader(str(path), env.myst_config, nb_config, text)
         if reader is None:
@@ -70,18 +72,28 @@ def _on_env_before_read_docs(app, env, docnames: list[str]) -> None:
     def run(item):
         path, notebook, _ = item
         logger.info(f"{path}: Executing notebook (in parallel, {jobs()} at a time) [mlbook]")
-        return single_nb_execution(notebook, cwd=str(path.parent), allow_errors=nb_config.execution_allow_errors,
-                                   timeout=nb_config.execution_timeout, meta_override=True)
+        return single_nb_execution(
+            notebook,
+            cwd=str(path.parent),
+            allow_errors=nb_config.execution_allow_errors,
+            timeout=nb_config.execution_timeout,
+            meta_override=True,
+        )
 
     with ThreadPoolExecutor(max_workers=jobs()) as pool:
         results = list(pool.map(run, pending))
-    for (path, notebook, read_fmt), result in zip(pending, results):
+    for (path, notebook, read_fmt), result in zip(pending, results, strict=True):
         if result.err is not None:
             logger.info(f"{path}: parallel execution failed; myst-nb will run it again and report [mlbook]")
             continue
-        record = cache.add_nb_to_project(str(path), read_data=read_fmt) if read_fmt else cache.add_nb_to_project(str(path))
-        cache.cache_notebook_bundle(CacheBundleIn(notebook, record.uri, data={"execution_seconds": result.time}),
-                                    check_validity=False, overwrite=True)
+        record = (
+            cache.add_nb_to_project(str(path), read_data=read_fmt) if read_fmt else cache.add_nb_to_project(str(path))
+        )
+        cache.cache_notebook_bundle(
+            CacheBundleIn(notebook, record.uri, data={"execution_seconds": result.time}),
+            check_validity=False,
+            overwrite=True,
+        )
         logger.info(f"{path}: Executed notebook in {result.time:.2f} seconds [mlbook]")
 
 

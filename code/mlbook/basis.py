@@ -23,8 +23,9 @@ def true_curve(x: torch.Tensor) -> torch.Tensor:
     return torch.sin(2 * math.pi * x) * torch.exp(-x) + x / 2
 
 
-def make_curve_data(m: int = 16, noise: float = 0.15, seed: int = 0, x_range: tuple[float, float] = (0.0, 2.0),
-                    even: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def make_curve_data(
+    m: int = 16, noise: float = 0.15, seed: int = 0, x_range: tuple[float, float] = (0.0, 2.0), even: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """m points with y = true_curve(x) + Gaussian noise, in float64; x evenly spaced on x_range
     (even=True, like a designed experiment) or uniformly random on it."""
     if not isinstance(m, int) or m < 2:
@@ -42,7 +43,8 @@ def make_curve_data(m: int = 16, noise: float = 0.15, seed: int = 0, x_range: tu
 
 def _check_x(x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor) or x.ndim != 1 or not x.is_floating_point():
-        raise ValueError(f"x must be a 1-D floating-point tensor of inputs, got {getattr(x, 'shape', type(x).__name__)}")
+        got = getattr(x, "shape", type(x).__name__)
+        raise ValueError(f"x must be a 1-D floating-point tensor of inputs, got {got}")
     if not torch.isfinite(x).all():
         raise ValueError("x must not contain NaN or infinite values")
 
@@ -92,8 +94,14 @@ def fit_basis(features: torch.Tensor, y: torch.Tensor) -> BasisFit:
     return BasisFit(w, b)
 
 
-def degree_sweep(x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
-                 degrees: Sequence[int], x_range: tuple[float, float] = (0.0, 2.0)) -> dict[str, list[float]]:
+def degree_sweep(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_val: torch.Tensor,
+    y_val: torch.Tensor,
+    degrees: Sequence[int],
+    x_range: tuple[float, float] = (0.0, 2.0),
+) -> dict[str, list[float]]:
     """Training and validation mean squared error of the least-squares polynomial of each degree."""
     if len(x_train) <= max(degrees):
         raise ValueError(f"degree {max(degrees)} needs more than {max(degrees)} training points, got {len(x_train)}")
@@ -108,27 +116,40 @@ def degree_sweep(x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tens
 def main(argv: Sequence[str] | None = None) -> int:
     """Fit polynomials of several degrees to a noisy curve; pick the degree on validation data."""
     parser = cli.make_parser("python -m mlbook.basis", main.__doc__)
-    parser.add_argument("--max-degree", type=cli.positive_int, default=14, help="largest degree tried (default: %(default)s)")
+    parser.add_argument(
+        "--max-degree", type=cli.positive_int, default=14, help="largest degree tried (default: %(default)s)"
+    )
     parser.add_argument("--points", type=cli.positive_int, default=16, help="training points (default: %(default)s)")
     args = parser.parse_args(argv)
     max_degree = 3 if args.dry_run else args.max_degree
     if max_degree >= args.points:
-        raise ValueError(f"--max-degree must be below --points ({args.points}): a degree-d polynomial has d + 1 weights")
+        raise ValueError(
+            f"--max-degree must be below --points ({args.points}): a degree-d polynomial has d + 1 weights"
+        )
     x, y = make_curve_data(m=args.points, seed=args.seed + 1, even=True)
     x_val, y_val = make_curve_data(m=200, seed=args.seed + 101)
     sweep = degree_sweep(x, y, x_val, y_val, range(1, max_degree + 1))
     best = sweep["degree"][min(range(len(sweep["validation"])), key=sweep["validation"].__getitem__)]
     print(f"{len(x)} training and {len(x_val)} validation points from a known curve")
     print(f"{'degree':>6} {'train MSE':>10} {'validation MSE':>15}")
-    for degree, tr, va in zip(sweep["degree"], sweep["train"], sweep["validation"]):
+    for degree, tr, va in zip(sweep["degree"], sweep["train"], sweep["validation"], strict=True):
         print(f"{degree:>6} {tr:10.4f} {va:15.4f}{'   <- best on validation' if degree == best else ''}")
     fit = fit_basis(polynomial_features(x, best), y)
     figures = {
         "fit": plotting.scatter_with_lines(
-            x, y, {f"degree {best}": lambda t: fit.predict(polynomial_features(t.double(), best)),
-                                 "true curve": true_curve}, xlabel="x", ylabel="y", x_range=(0.0, 2.0)),
-        "sweep": plotting.loss_curves({"train": torch.tensor(sweep["train"]), "validation": torch.tensor(sweep["validation"])},
-                                      ylabel="MSE", xlabel="degree", x=sweep["degree"]),
+            x,
+            y,
+            {f"degree {best}": lambda t: fit.predict(polynomial_features(t.double(), best)), "true curve": true_curve},
+            xlabel="x",
+            ylabel="y",
+            x_range=(0.0, 2.0),
+        ),
+        "sweep": plotting.loss_curves(
+            {"train": torch.tensor(sweep["train"]), "validation": torch.tensor(sweep["validation"])},
+            ylabel="MSE",
+            xlabel="degree",
+            x=sweep["degree"],
+        ),
     }
     for path in cli.save_figures(figures, args.out):
         print(f"saved {path}")

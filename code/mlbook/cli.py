@@ -50,9 +50,13 @@ def output_folder(text: str) -> Path:
 def make_parser(prog: str, description: str) -> ArgumentParser:
     """A parser with the options every example shares: --device, --seed and --out."""
     parser = ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default: auto)")
+    parser.add_argument(
+        "--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default: auto)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--out", type=output_folder, default=None, help="folder to save the figures in (default: do not save)")
+    parser.add_argument(
+        "--out", type=output_folder, default=None, help="folder to save the figures in (default: do not save)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="run a tiny version quickly (used by the tests)")
     return parser
 

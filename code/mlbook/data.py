@@ -76,7 +76,7 @@ def read_numeric_columns(
         if any(cell in MISSING for cell in cells):
             continue
         parsed = []
-        for name, cell in zip(columns, cells):
+        for name, cell in zip(columns, cells, strict=True):
             try:
                 number = float(cell)
             except ValueError:
@@ -84,7 +84,9 @@ def read_numeric_columns(
                     f"data file {path}, line {line_number}: column {name!r} should hold a number, found {cell!r}"
                 ) from None
             if not math.isfinite(number):
-                raise ValueError(f"data file {path}, line {line_number}: column {name!r} holds {cell!r}, not a finite number")
+                raise ValueError(
+                    f"data file {path}, line {line_number}: column {name!r} holds {cell!r}, not a finite number"
+                )
             parsed.append(number)
         values.append(parsed)
     if not values:
@@ -100,7 +102,8 @@ def load_penguins(
     unknown = [name for name in columns if name not in PENGUIN_NUMERIC_COLUMNS]
     if unknown and path is None:
         raise ValueError(
-            f"unknown penguin column {', '.join(map(repr, unknown))}; expected some of {', '.join(PENGUIN_NUMERIC_COLUMNS)}"
+            f"unknown penguin column {', '.join(map(repr, unknown))}; "
+            f"expected some of {', '.join(PENGUIN_NUMERIC_COLUMNS)}"
         )
     return read_numeric_columns(penguins_csv_path() if path is None else path, columns)
 

@@ -32,9 +32,7 @@ def get_device(name: str | None = "auto") -> torch.device:
         if not torch.cuda.is_available():
             raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use 'cpu' or 'auto'")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device {name!r} was requested but only {torch.cuda.device_count()} CUDA GPU(s) exist"
-            )
+            raise ValueError(f"device {name!r} was requested but only {torch.cuda.device_count()} CUDA GPU(s) exist")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError("device 'mps' was requested but Apple's MPS is not available; use 'cpu' or 'auto'")
     return device

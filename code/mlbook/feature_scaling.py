@@ -125,9 +125,11 @@ def predicted_losses(X: torch.Tensor, y: torch.Tensor, lr: float, steps: torch.T
     return best + (lam / 2 * c**2 * (1 - lr * lam) ** (2 * t)).sum(dim=1)
 
 
-def predicted_steps_to_reach(X: torch.Tensor, y: torch.Tensor, lr: float, target: float,
-                             limit: int = 10**15) -> int | None:
-    """The first step at which gradient descent's loss is at most `target`, from the formula (None if beyond `limit`)."""
+def predicted_steps_to_reach(
+    X: torch.Tensor, y: torch.Tensor, lr: float, target: float, limit: int = 10**15
+) -> int | None:
+    """The first step at which gradient descent's loss is at most `target`, by the formula (None if past `limit`)."""
+
     def reached(t: int) -> bool:
         return predicted_losses(X, y, lr, torch.tensor([t]))[0].item() <= target
 
@@ -148,7 +150,9 @@ def predicted_steps_to_reach(X: torch.Tensor, y: torch.Tensor, lr: float, target
 def main(argv: Sequence[str] | None = None) -> int:
     """Compare gradient descent on raw, centred and standardised penguin measurements."""
     parser = cli.make_parser("python -m mlbook.feature_scaling", main.__doc__)
-    parser.add_argument("--budget", type=cli.positive_int, default=2000, help="steps actually run (default: %(default)s)")
+    parser.add_argument(
+        "--budget", type=cli.positive_int, default=2000, help="steps actually run (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     budget = 20 if args.dry_run else args.budget
     X, y = load_penguin_measurements()
@@ -161,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "standardised": scaler.transform(X_train),
     }
     w_star, b_star = least_squares(X_train, y_train)
-    best = ((design_matrix(X_train) @ torch.cat([w_star, torch.tensor([b_star], dtype=torch.float64)]) - y_train) ** 2).mean().item()
+    wb_star = torch.cat([w_star, torch.tensor([b_star], dtype=torch.float64)])
+    best = ((design_matrix(X_train) @ wb_star - y_train) ** 2).mean().item()
     target = 1.01 * best
     print(f"predicting {TARGET} from {', '.join(FEATURES)}; {len(train)} training penguins")
     print(f"target: a training MSE within 1% of the best, {target:.3f} mm^2")
@@ -171,11 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         lr = 0.95 * largest_stable_lr(inputs)
         curves[name] = gradient_descent_losses(inputs, y_train, lr, budget)
         ran = steps_to_reach(curves[name], target)
-        steps = f"{ran} (run)" if ran is not None else f"{predicted_steps_to_reach(inputs, y_train, lr, target):,} (predicted)"
+        if ran is not None:
+            steps = f"{ran} (run)"
+        else:
+            steps = f"{predicted_steps_to_reach(inputs, y_train, lr, target):,} (predicted)"
         print(f"{name:13} {condition_number(inputs):11.3g} {largest_stable_lr(inputs):11.3g} {steps:>22}")
     model = least_squares(versions["standardised"], y_train)
     w, b = to_original_units(model[0], model[1], scaler)
-    print("standardised weights in original units: " + ", ".join(f"{v:.4g}" for v in w.tolist()) + f"; intercept {b:.4g}")
+    weights = ", ".join(f"{v:.4g}" for v in w.tolist())
+    print(f"standardised weights in original units: {weights}; intercept {b:.4g}")
     test_mse = ((X[test] @ w + b - y[test]) ** 2).mean().item()
     print(f"test MSE ({len(test)} penguins never used for fitting or scaling): {test_mse:.2f} mm^2")
     figure = plotting.loss_curves({n: c for n, c in curves.items()}, ylabel="training MSE (mm$^2$)")

@@ -77,8 +77,13 @@ def autograd_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
     return x64.grad
 
 
-def check_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float = 1e-6,
-                   rtol: float = 1e-5, atol: float = 1e-7) -> GradientCheck:
+def check_gradient(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+) -> GradientCheck:
     """Compare autograd's gradient of f at x with central differences."""
     auto = autograd_gradient(f, x)
     numerical = numerical_gradient(f, x, eps)
@@ -96,8 +101,13 @@ def example_gradient(x: torch.Tensor) -> torch.Tensor:
     return 2 * x * torch.sin(x) + x**2 * torch.cos(x)
 
 
-def plot_derivative(f: Callable[[torch.Tensor], torch.Tensor], f_prime: Callable[[torch.Tensor], torch.Tensor],
-                    lo: float = -4.0, hi: float = 4.0, points: int = 161):
+def plot_derivative(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    f_prime: Callable[[torch.Tensor], torch.Tensor],
+    lo: float = -4.0,
+    hi: float = 4.0,
+    points: int = 161,
+):
     """Two panels: f on [lo, hi], and its derivative from autograd (line) beside `f_prime` (dots)."""
     grid = torch.linspace(lo, hi, points, requires_grad=True)
     values = f(grid)  # (points,): f applied element by element
@@ -118,7 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Check autograd against a hand derivative and finite differences on random inputs."""
     parser = cli.make_parser("python -m mlbook.finite_differences", main.__doc__)
     parser.add_argument("--size", type=cli.positive_int, default=5, help="number of inputs (default: %(default)s)")
-    parser.add_argument("--eps", type=cli.positive_float, default=1e-6, help="finite-difference step (default: %(default)s)")
+    parser.add_argument(
+        "--eps", type=cli.positive_float, default=1e-6, help="finite-difference step (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     device = get_device(args.device)
     if args.dry_run:
@@ -129,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     by_hand = example_gradient(x.double())
     print(f"f(x) = sum(x^2 sin x) at {args.size} random points on {device}")
     print(f"{'x':>10} {'by hand':>14} {'autograd':>14} {'finite diff.':>14}")
-    for xi, h, a, n in zip(x.tolist(), by_hand.tolist(), result.autograd.tolist(), result.numerical.tolist()):
+    columns = (x.tolist(), by_hand.tolist(), result.autograd.tolist(), result.numerical.tolist())
+    for xi, h, a, n in zip(*columns, strict=True):
         print(f"{xi:10.4f} {h:14.8f} {a:14.8f} {n:14.8f}")
     print(f"largest gap between autograd and finite differences: {result.max_abs_error:.2e}")
     print("gradient check passed" if result.passed else "gradient check FAILED")

@@ -34,8 +34,9 @@ def laplace_nll(y: torch.Tensor, y_hat: torch.Tensor, scale: float) -> torch.Ten
     return (math.log(2 * scale) + (y - y_hat).abs() / scale).mean()
 
 
-def least_absolute_deviations(x: torch.Tensor, y: torch.Tensor, iterations: int = 100,
-                              eps: float = 1e-8) -> tuple[float, float]:
+def least_absolute_deviations(
+    x: torch.Tensor, y: torch.Tensor, iterations: int = 100, eps: float = 1e-8
+) -> tuple[float, float]:
     """The line minimising the mean absolute error, by iteratively reweighted least squares.
 
     |r| = r^2 / |r|: each round solves a weighted least-squares problem with weights 1 / |r|
@@ -53,8 +54,9 @@ def least_absolute_deviations(x: torch.Tensor, y: torch.Tensor, iterations: int 
     return theta[0].item(), theta[1].item()
 
 
-def make_outlier_data(m: int = 80, a: float = 2.0, b: float = 1.0, noise: float = 0.5,
-                      outliers: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def make_outlier_data(
+    m: int = 80, a: float = 2.0, b: float = 1.0, noise: float = 0.5, outliers: int = 8, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A line with Gaussian noise, where `outliers` points near the right end are replaced by gross errors.
 
     Returns x, y and a boolean mask of the outliers.
@@ -70,7 +72,8 @@ def make_outlier_data(m: int = 80, a: float = 2.0, b: float = 1.0, noise: float 
     if outliers:
         chosen = m - 1 - torch.randperm(m // 3, generator=generator)[:outliers]  # among the largest x
         mask[chosen] = True
-        y[chosen] -= 15 + 5 * torch.rand(outliers, generator=generator, dtype=torch.float64)  # e.g. a sensor that read low
+        # e.g. a sensor that read low
+        y[chosen] -= 15 + 5 * torch.rand(outliers, generator=generator, dtype=torch.float64)
     return x, y, mask
 
 
@@ -80,14 +83,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--outliers", type=int, default=8, help="number of gross errors (default: %(default)s)")
     args = parser.parse_args(argv)
     x, y, mask = make_outlier_data(outliers=args.outliers, seed=args.seed)
-    fits = {"squared error (Gaussian)": least_squares(x, y),
-            "absolute error (Laplace)": least_absolute_deviations(x, y, iterations=5 if args.dry_run else 100)}
+    fits = {
+        "squared error (Gaussian)": least_squares(x, y),
+        "absolute error (Laplace)": least_absolute_deviations(x, y, iterations=5 if args.dry_run else 100),
+    }
     print(f"{len(x)} points on y = 2x + 1 with Gaussian noise, {int(mask.sum())} of them gross outliers")
     for name, (a, b) in fits.items():
         print(f"{name:26} a = {a:6.3f}  b = {b:6.3f}")
     figure = plotting.scatter_with_lines(
-        x, y, {name: (lambda t, a=a, b=b: a * t + b) for name, (a, b) in fits.items()} | {"truth": lambda t: 2 * t + 1},
-        xlabel="x", ylabel="y")
+        x,
+        y,
+        {name: (lambda t, a=a, b=b: a * t + b) for name, (a, b) in fits.items()} | {"truth": lambda t: 2 * t + 1},
+        xlabel="x",
+        ylabel="y",
+    )
     for path in cli.save_figures({"fits": figure}, args.out):
         print(f"saved {path}")
     return 0

@@ -108,8 +108,9 @@ def gradients(x: torch.Tensor, y: torch.Tensor, a, b, reduction: str = "mean") -
     return scale * (residual * x).sum(), scale * residual.sum()
 
 
-def loss_grid(x: torch.Tensor, y: torch.Tensor, a_values: torch.Tensor, b_values: torch.Tensor,
-              reduction: str = "mean") -> torch.Tensor:
+def loss_grid(
+    x: torch.Tensor, y: torch.Tensor, a_values: torch.Tensor, b_values: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
     """The loss at every (a, b) of a grid, shape (len(b_values), len(a_values)), by broadcasting."""
     check_xy(x, y)
     y_hat = a_values[None, :, None] * x[None, None, :] + b_values[:, None, None]  # (nb, na, m)
@@ -123,8 +124,7 @@ def _steps(config: GDConfig, progress: bool, desc: str):
 
 def _result(params: list[torch.Tensor], losses: list[torch.Tensor]) -> FitResult:
     path = torch.stack(params).detach().cpu()  # (epochs + 1, 2)
-    return FitResult(a=path[-1, 0].item(), b=path[-1, 1].item(),
-                     losses=torch.stack(losses).detach().cpu(), path=path)
+    return FitResult(a=path[-1, 0].item(), b=path[-1, 1].item(), losses=torch.stack(losses).detach().cpu(), path=path)
 
 
 def fit_by_hand(x, y, config: GDConfig = GDConfig(), progress: bool = False) -> FitResult:
@@ -184,7 +184,9 @@ def fit_with_optim(x, y, config: GDConfig = GDConfig(), progress: bool = False) 
 
 
 FIT_METHODS: dict[str, Callable[..., FitResult]] = {
-    "hand": fit_by_hand, "autograd": fit_with_autograd, "optim": fit_with_optim,
+    "hand": fit_by_hand,
+    "autograd": fit_with_autograd,
+    "optim": fit_with_optim,
 }
 
 
@@ -201,11 +203,19 @@ def least_squares(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Fit the penguins' body mass to flipper length and compare with least squares."""
     parser = cli.make_parser("python -m mlbook.linear_regression", main.__doc__)
-    parser.add_argument("--data", default=None, help="CSV file with flipper_length_mm and body_mass_g columns "
-                        "(default: the Palmer penguins shipped with the palmerpenguins package)")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="CSV file with flipper_length_mm and body_mass_g columns "
+        "(default: the Palmer penguins shipped with the palmerpenguins package)",
+    )
     parser.add_argument("--method", choices=sorted(FIT_METHODS), default="optim", help="how gradients are found")
-    parser.add_argument("--lr", type=cli.positive_float, default=GDConfig.lr, help="learning rate (default: %(default)s)")
-    parser.add_argument("--epochs", type=cli.positive_int, default=GDConfig.epochs, help="gradient steps (default: %(default)s)")
+    parser.add_argument(
+        "--lr", type=cli.positive_float, default=GDConfig.lr, help="learning rate (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--epochs", type=cli.positive_int, default=GDConfig.epochs, help="gradient steps (default: %(default)s)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
 
@@ -217,8 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     fit = FIT_METHODS[args.method](x, y, config, progress=not args.no_progress)
     a_star, b_star = least_squares(x, y)
     print(f"data: {x.shape[0]} penguins, fitted on {device}")
-    print(f"gradient descent ({args.method}, lr={config.lr}, {config.epochs} steps): "
-          f"a = {fit.a:.4f} kg/cm, b = {fit.b:.4f} kg, MSE = {fit.losses[-1].item():.4f} kg^2")
+    print(
+        f"gradient descent ({args.method}, lr={config.lr}, {config.epochs} steps): "
+        f"a = {fit.a:.4f} kg/cm, b = {fit.b:.4f} kg, MSE = {fit.losses[-1].item():.4f} kg^2"
+    )
     print(f"least squares (torch.linalg.lstsq): a = {a_star:.4f} kg/cm, b = {b_star:.4f} kg")
     print(f"largest gap to least squares: {max(abs(fit.a - a_star), abs(fit.b - b_star)):.2e}")
     if not math.isfinite(fit.losses[-1].item()):
@@ -227,9 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     figures = {
         "fit": plotting.scatter_with_lines(
-            x_to_flipper(x).cpu(), y.cpu(),
+            x_to_flipper(x).cpu(),
+            y.cpu(),
             {"gradient descent": lambda flipper: predict(flipper_to_x(flipper), fit.a, fit.b)},
-            xlabel="flipper length (mm)", ylabel="body mass (kg)"),
+            xlabel="flipper length (mm)",
+            ylabel="body mass (kg)",
+        ),
         "loss": plotting.loss_curves({args.method: fit.losses}, ylabel="mean squared error (kg$^2$)"),
     }
     for path in cli.save_figures(figures, args.out):

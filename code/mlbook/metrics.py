@@ -74,12 +74,20 @@ def k_fold_indices(m: int, k: int, seed: int = 0) -> list[tuple[torch.Tensor, to
         raise ValueError(f"k must be a whole number from 2 to the number of examples ({m}), got {k!r}")
     order = torch.randperm(m, generator=torch.Generator().manual_seed(seed))
     folds = torch.tensor_split(order, k)
-    return [(torch.cat([f for j, f in enumerate(folds) if j != i]).sort().values, fold.sort().values)
-            for i, fold in enumerate(folds)]
+    return [
+        (torch.cat([f for j, f in enumerate(folds) if j != i]).sort().values, fold.sort().values)
+        for i, fold in enumerate(folds)
+    ]
 
 
-def cross_validate(fit: Fit, X: torch.Tensor, y: torch.Tensor, k: int = 5, seed: int = 0,
-                   score: Callable[[torch.Tensor, torch.Tensor], float] = rmse) -> list[float]:
+def cross_validate(
+    fit: Fit,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    k: int = 5,
+    seed: int = 0,
+    score: Callable[[torch.Tensor, torch.Tensor], float] = rmse,
+) -> list[float]:
     """The score of `fit` on each of k validation folds, each fitted on the other k - 1 folds only."""
     scores = []
     for train, val in k_fold_indices(X.shape[0], k, seed):
@@ -97,23 +105,29 @@ def select_top_correlated(X: torch.Tensor, y: torch.Tensor, count: int) -> torch
 
 def with_columns(columns: torch.Tensor) -> Fit:
     """A least-squares fit that uses only the given columns of X."""
+
     def fit(X: torch.Tensor, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         model = fit_least_squares(X[:, columns], y)
         return lambda X_new: model(X_new[:, columns])
+
     return fit
 
 
 def with_feature_selection(count: int) -> Fit:
     """A fit that first picks the `count` best-correlated columns of its own training data, then fits them."""
+
     def fit(X: torch.Tensor, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         return with_columns(select_top_correlated(X, y, count))(X, y)
+
     return fit
 
 
 def pure_noise(m: int = 60, n: int = 1000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs and a target that are independent random numbers: no model can truly predict y."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn(m, n, generator=generator, dtype=torch.float64), torch.randn(m, generator=generator, dtype=torch.float64)
+    X = torch.randn(m, n, generator=generator, dtype=torch.float64)
+    y = torch.randn(m, generator=generator, dtype=torch.float64)
+    return X, y
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mlbook.regularization import load_diabetes_split
 
     parser = cli.make_parser("python -m mlbook.metrics", main.__doc__)
-    parser.add_argument("--folds", type=cli.positive_int, default=5, help="k for k-fold cross-validation (default: %(default)s)")
+    parser.add_argument(
+        "--folds", type=cli.positive_int, default=5, help="k for k-fold cross-validation (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     X_train, y_train, X_test, y_test, names = load_diabetes_split(seed=args.seed)
     print(f"diabetes: {len(y_train)} training and {len(y_test)} test patients")
@@ -129,16 +145,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, fit in (("mean baseline", fit_mean_baseline), ("least squares", fit_least_squares)):
         model = fit(X_train, y_train)
         pred = model(X_test)
-        figures[name.replace(" ", "_") + "_residuals"] = plotting.residual_plot(pred, y_test - pred, "disease progression")
+        residuals = plotting.residual_plot(pred, y_test - pred, "disease progression")
+        figures[name.replace(" ", "_") + "_residuals"] = residuals
         folds = cross_validate(fit, X_train, y_train, k=args.folds, seed=args.seed)
-        print(f"{name:14} test RMSE {rmse(y_test, pred):6.1f}  MAE {mae(y_test, pred):6.1f}  R^2 {r2(y_test, pred):5.2f}   "
-              f"{args.folds}-fold RMSE {sum(folds) / len(folds):6.1f} (folds {min(folds):.1f} to {max(folds):.1f})")
+        print(
+            f"{name:14} test RMSE {rmse(y_test, pred):6.1f}  MAE {mae(y_test, pred):6.1f}  "
+            f"R^2 {r2(y_test, pred):5.2f}   "
+            f"{args.folds}-fold RMSE {sum(folds) / len(folds):6.1f} (folds {min(folds):.1f} to {max(folds):.1f})"
+        )
     X, y = pure_noise(n=200 if args.dry_run else 1000, seed=args.seed)
     leaky_columns = select_top_correlated(X, y, 10)  # chosen using ALL the data: the leak
     leaky = cross_validate(with_columns(leaky_columns), X, y, k=args.folds, seed=args.seed, score=r2)
     honest = cross_validate(with_feature_selection(10), X, y, k=args.folds, seed=args.seed, score=r2)
-    print(f"pure noise, 10 of {X.shape[1]} features selected: cross-validated R^2 "
-          f"{sum(leaky) / len(leaky):.2f} if selected on all data (leakage), {sum(honest) / len(honest):.2f} if selected inside each fold")
+    print(
+        f"pure noise, 10 of {X.shape[1]} features selected: cross-validated R^2 "
+        f"{sum(leaky) / len(leaky):.2f} if selected on all data (leakage), "
+        f"{sum(honest) / len(honest):.2f} if selected inside each fold"
+    )
     for path in cli.save_figures(figures, args.out):
         print(f"saved {path}")
     return 0

@@ -101,8 +101,9 @@ def least_squares(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float
     return theta[:-1], theta[-1].item()
 
 
-def fit_linear(X: torch.Tensor, y: torch.Tensor, lr: float = 0.4, steps: int = 1000,
-               progress: bool = False) -> tuple[torch.nn.Linear, torch.Tensor]:
+def fit_linear(
+    X: torch.Tensor, y: torch.Tensor, lr: float = 0.4, steps: int = 1000, progress: bool = False
+) -> tuple[torch.nn.Linear, torch.Tensor]:
     """Train `nn.Linear(n, 1)` from zero weights by full-batch SGD; return it and its losses (steps + 1,)."""
     check_Xy(X, y)
     if not (isinstance(lr, (int, float)) and lr > 0):
@@ -152,17 +153,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = get_device(args.device)
     X, y = load_penguin_features()
     w_star, b_star = least_squares(X, y)
-    model, losses = fit_linear(X.to(device), y.to(device), lr=args.lr, steps=5 if args.dry_run else args.steps,
-                               progress=not args.no_progress)
+    model, losses = fit_linear(
+        X.to(device), y.to(device), lr=args.lr, steps=5 if args.dry_run else args.steps, progress=not args.no_progress
+    )
     print(f"{X.shape[0]} penguins, features (cm, centred): {', '.join(FEATURES)}; trained on {device}")
     print(f"{'':20} {'nn.Linear + SGD':>16} {'lstsq':>10}")
-    for name, w, w_exact in zip(FEATURES, model.weight.detach().cpu()[0].tolist(), w_star.tolist()):
+    for name, w, w_exact in zip(FEATURES, model.weight.detach().cpu()[0].tolist(), w_star.tolist(), strict=True):
         print(f"{name:20} {w:16.4f} {w_exact:10.4f}  kg per cm")
     print(f"{'intercept':20} {model.bias.item():16.4f} {b_star:10.4f}  kg")
     print(f"final MSE: {losses[-1].item():.4f} kg^2")
     loop_s, vector_s = time_predictions(X[:50], w_star.float(), b_star, repeat=1 if args.dry_run else 5)
-    print(f"predicting 50 penguins: Python loop {loop_s * 1e3:.2f} ms, X @ w + b {vector_s * 1e3:.3f} ms "
-          f"({loop_s / vector_s:.0f} times faster)")
+    print(
+        f"predicting 50 penguins: Python loop {loop_s * 1e3:.2f} ms, X @ w + b {vector_s * 1e3:.3f} ms "
+        f"({loop_s / vector_s:.0f} times faster)"
+    )
     with torch.no_grad():
         y_hat = model(X.to(device)).squeeze(1).cpu()
     figure = plotting.predicted_vs_actual(y, y_hat, "body mass (kg)")

@@ -19,8 +19,14 @@ from mlbook.device import get_device
 from mlbook.linear_regression import check_xy, least_squares, loss_grid, predict, squared_error
 
 
-def make_line_data(m: int = 200, a: float = 1.5, b: float = -2.0, noise: float = 0.5,
-                   x_range: tuple[float, float] = (1.0, 5.0), seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def make_line_data(
+    m: int = 200,
+    a: float = 1.5,
+    b: float = -2.0,
+    noise: float = 0.5,
+    x_range: tuple[float, float] = (1.0, 5.0),
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Synthetic data with a known true line: x uniform on x_range, y = a x + b + Gaussian noise."""
     if not isinstance(m, int) or m < 2:
         raise ValueError(f"m must be a whole number of at least 2, got {m!r}")
@@ -63,7 +69,7 @@ class HandOptimizer:
 
     @torch.no_grad()  # the update is bookkeeping, not part of any model's computation
     def step(self) -> None:
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.params, self.state, strict=True):
             if p.grad is not None:
                 self.update(p, p.grad, state)
 
@@ -127,9 +133,16 @@ class Run:
     path: torch.Tensor  # (steps + 1, 2)
 
 
-def train(x: torch.Tensor, y: torch.Tensor, make_optimizer: Callable[[list[torch.Tensor]], object],
-          steps: int, batch_size: int | None = None, start: tuple[float, float] = (0.0, 0.0), seed: int = 0,
-          progress: bool = False) -> Run:
+def train(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    make_optimizer: Callable[[list[torch.Tensor]], object],
+    steps: int,
+    batch_size: int | None = None,
+    start: tuple[float, float] = (0.0, 0.0),
+    seed: int = 0,
+    progress: bool = False,
+) -> Run:
     """Fit y_hat = a x + b with any optimiser; each step uses a mini-batch (all data if batch_size is None).
 
     Mini-batches walk through a fresh random order of the examples each epoch, so every example is
@@ -140,7 +153,9 @@ def train(x: torch.Tensor, y: torch.Tensor, make_optimizer: Callable[[list[torch
         raise ValueError(f"steps must be a whole number of at least 0, got {steps!r}")
     m = x.shape[0]
     if batch_size is not None and not (isinstance(batch_size, int) and 1 <= batch_size <= m):
-        raise ValueError(f"batch_size must be a whole number from 1 to {m} (the number of examples), got {batch_size!r}")
+        raise ValueError(
+            f"batch_size must be a whole number from 1 to {m} (the number of examples), got {batch_size!r}"
+        )
     a = torch.tensor(start[0], dtype=x.dtype, device=x.device, requires_grad=True)
     b = torch.tensor(start[1], dtype=x.dtype, device=x.device, requires_grad=True)
     optimizer = make_optimizer([a, b])
@@ -156,7 +171,7 @@ def train(x: torch.Tensor, y: torch.Tensor, make_optimizer: Callable[[list[torch
         else:
             if position + batch_size > m:  # start a new epoch in a new random order
                 order, position = torch.randperm(m, generator=generator), 0
-            batch = order[position:position + batch_size].to(x.device)
+            batch = order[position : position + batch_size].to(x.device)
             position += batch_size
         optimizer.zero_grad()
         squared_error(predict(x[batch], a, b), y[batch]).backward()
@@ -185,7 +200,9 @@ OPTIMIZERS: dict[str, Callable[[list[torch.Tensor]], HandOptimizer]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Compare SGD, momentum, Adagrad and Adam on one line-fitting problem."""
     parser = cli.make_parser("python -m mlbook.optimizers", main.__doc__)
-    parser.add_argument("--steps", type=cli.positive_int, default=300, help="steps per optimiser (default: %(default)s)")
+    parser.add_argument(
+        "--steps", type=cli.positive_int, default=300, help="steps per optimiser (default: %(default)s)"
+    )
     parser.add_argument("--batch-size", type=cli.positive_int, default=None, help="mini-batch size (default: all data)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     args = parser.parse_args(argv)
@@ -201,13 +218,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, make in OPTIMIZERS.items():
         runs[name] = train(x, y, make, steps, batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
         reached = steps_to_reach(runs[name].losses, target)
-        print(f"{name:15} final loss {runs[name].losses[-1].item():.4f}   "
-              f"steps to target: {reached if reached is not None else f'not within {steps}'}")
+        print(
+            f"{name:15} final loss {runs[name].losses[-1].item():.4f}   "
+            f"steps to target: {reached if reached is not None else f'not within {steps}'}"
+        )
     a_values, b_values = torch.linspace(-0.5, 3.0, 71), torch.linspace(-4.0, 1.0, 71)
     figures = {
         "losses": plotting.loss_curves({n: r.losses for n, r in runs.items()}, ylabel="mean squared error"),
-        "paths": plotting.contour_with_paths(a_values, b_values, loss_grid(x.cpu(), y.cpu(), a_values, b_values),
-                                             {n: r.path for n, r in runs.items()}, xlabel="a", ylabel="b"),
+        "paths": plotting.contour_with_paths(
+            a_values,
+            b_values,
+            loss_grid(x.cpu(), y.cpu(), a_values, b_values),
+            {n: r.path for n, r in runs.items()},
+            xlabel="a",
+            ylabel="b",
+        ),
     }
     for path in cli.save_figures(figures, args.out):
         print(f"saved {path}")

@@ -35,9 +35,15 @@ def _as_numpy(t):
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
 
 
-def scatter_with_lines(x: torch.Tensor, y: torch.Tensor, lines: Mapping[str, Callable[[torch.Tensor], torch.Tensor]],
-                       xlabel: str, ylabel: str, x_range: tuple[float, float] | None = None,
-                       size: tuple[float, float] = (6.0, 4.0)) -> Figure:
+def scatter_with_lines(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lines: Mapping[str, Callable[[torch.Tensor], torch.Tensor]],
+    xlabel: str,
+    ylabel: str,
+    x_range: tuple[float, float] | None = None,
+    size: tuple[float, float] = (6.0, 4.0),
+) -> Figure:
     """The data as points and each model in `lines` (a function of x) as a line over `x_range`."""
     fig = new_figure(size)
     ax = fig.add_subplot()
@@ -45,8 +51,9 @@ def scatter_with_lines(x: torch.Tensor, y: torch.Tensor, lines: Mapping[str, Cal
     lo, hi = x_range if x_range is not None else (x.min().item(), x.max().item())
     grid = torch.linspace(lo, hi, 200)
     for i, (label, line) in enumerate(lines.items()):
-        ax.plot(_as_numpy(grid), _as_numpy(line(grid)), linestyle=LINESTYLES[i % len(LINESTYLES)],
-                linewidth=2, label=label)
+        ax.plot(
+            _as_numpy(grid), _as_numpy(line(grid)), linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=2, label=label
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if lines:
@@ -54,15 +61,27 @@ def scatter_with_lines(x: torch.Tensor, y: torch.Tensor, lines: Mapping[str, Cal
     return fig
 
 
-def loss_curves(curves: Mapping[str, torch.Tensor], ylabel: str, log: bool = True,
-                size: tuple[float, float] = (6.0, 3.5), xlabel: str = "step", x=None) -> Figure:
+def loss_curves(
+    curves: Mapping[str, torch.Tensor],
+    ylabel: str,
+    log: bool = True,
+    size: tuple[float, float] = (6.0, 3.5),
+    xlabel: str = "step",
+    x=None,
+) -> Figure:
     """Loss against step (or against `x`) for each run in `curves`, on a log scale by default."""
     fig = new_figure(size)
     ax = fig.add_subplot()
     for i, (label, losses) in enumerate(curves.items()):
         xs = _as_numpy(x) if x is not None else range(len(losses))
-        ax.plot(xs, _as_numpy(losses), linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=2, label=label,
-                marker="o" if x is not None else None)
+        ax.plot(
+            xs,
+            _as_numpy(losses),
+            linestyle=LINESTYLES[i % len(LINESTYLES)],
+            linewidth=2,
+            label=label,
+            marker="o" if x is not None else None,
+        )
     if log:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
@@ -71,8 +90,15 @@ def loss_curves(curves: Mapping[str, torch.Tensor], ylabel: str, log: bool = Tru
     return fig
 
 
-def loss_surface_3d(a_values: torch.Tensor, b_values: torch.Tensor, losses: torch.Tensor,
-                    xlabel: str, ylabel: str, zlabel: str, size: tuple[float, float] = (6.0, 4.5)) -> Figure:
+def loss_surface_3d(
+    a_values: torch.Tensor,
+    b_values: torch.Tensor,
+    losses: torch.Tensor,
+    xlabel: str,
+    ylabel: str,
+    zlabel: str,
+    size: tuple[float, float] = (6.0, 4.5),
+) -> Figure:
     """The loss over a grid of (a, b) as a 3-D surface; `losses` has shape (len(b), len(a))."""
     fig = new_figure(size)
     ax = fig.add_subplot(projection="3d")
@@ -85,10 +111,18 @@ def loss_surface_3d(a_values: torch.Tensor, b_values: torch.Tensor, losses: torc
     return fig
 
 
-def contour_with_paths(a_values: torch.Tensor, b_values: torch.Tensor, losses: torch.Tensor,
-                       paths: Mapping[str, torch.Tensor], xlabel: str, ylabel: str,
-                       optimum: tuple[float, float] | None = None, levels: int = 20,
-                       zlabel: str = "loss", size: tuple[float, float] = (6.0, 4.5)) -> Figure:
+def contour_with_paths(
+    a_values: torch.Tensor,
+    b_values: torch.Tensor,
+    losses: torch.Tensor,
+    paths: Mapping[str, torch.Tensor],
+    xlabel: str,
+    ylabel: str,
+    optimum: tuple[float, float] | None = None,
+    levels: int = 20,
+    zlabel: str = "loss",
+    size: tuple[float, float] = (6.0, 4.5),
+) -> Figure:
     """Contours of the loss with each (n, 2) path of (a, b) points drawn on top.
 
     The contour levels are spaced geometrically, so the floor of the bowl, where the paths end,
@@ -117,7 +151,9 @@ def contour_with_paths(a_values: torch.Tensor, b_values: torch.Tensor, losses: t
     return fig
 
 
-def predicted_vs_actual(y: torch.Tensor, y_hat: torch.Tensor, label: str, size: tuple[float, float] = (4.5, 4.5)) -> Figure:
+def predicted_vs_actual(
+    y: torch.Tensor, y_hat: torch.Tensor, label: str, size: tuple[float, float] = (4.5, 4.5)
+) -> Figure:
     """Each prediction against its true value; a perfect model puts every point on the diagonal."""
     fig = new_figure(size)
     ax = fig.add_subplot()
@@ -132,7 +168,9 @@ def predicted_vs_actual(y: torch.Tensor, y_hat: torch.Tensor, label: str, size: 
     return fig
 
 
-def residual_plot(y_pred: torch.Tensor, residuals: torch.Tensor, label: str, size: tuple[float, float] = (6.0, 3.5)) -> Figure:
+def residual_plot(
+    y_pred: torch.Tensor, residuals: torch.Tensor, label: str, size: tuple[float, float] = (6.0, 3.5)
+) -> Figure:
     """Residuals (true - predicted) against predictions; a good model leaves a patternless band around 0."""
     fig = new_figure(size)
     ax = fig.add_subplot()

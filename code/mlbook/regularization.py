@@ -43,17 +43,21 @@ def ridge(X: torch.Tensor, y: torch.Tensor, lam: float) -> tuple[torch.Tensor, f
     return w, (y_mean - x_mean @ w).item()
 
 
-def ridge_by_weight_decay(X: torch.Tensor, y: torch.Tensor, lam: float, lr: float = 0.1,
-                          steps: int = 2000) -> tuple[torch.Tensor, float]:
-    """The same ridge model trained by SGD whose `weight_decay` (= 2 lam, the penalty's gradient factor) applies to w only."""
+def ridge_by_weight_decay(
+    X: torch.Tensor, y: torch.Tensor, lam: float, lr: float = 0.1, steps: int = 2000
+) -> tuple[torch.Tensor, float]:
+    """The same ridge model trained by SGD, whose `weight_decay` (= 2 lam, the penalty's gradient) acts on w only."""
     X, y = _check(X, y, lam)
     model = torch.nn.Linear(X.shape[1], 1, dtype=torch.float64)
     torch.nn.init.zeros_(model.weight)
     torch.nn.init.zeros_(model.bias)
-    optimizer = torch.optim.SGD([
-        {"params": [model.weight], "weight_decay": 2 * lam},  # d/dw of lam ||w||^2 is 2 lam w
-        {"params": [model.bias], "weight_decay": 0.0},  # the intercept is not penalised
-    ], lr=lr)
+    optimizer = torch.optim.SGD(
+        [
+            {"params": [model.weight], "weight_decay": 2 * lam},  # d/dw of lam ||w||^2 is 2 lam w
+            {"params": [model.bias], "weight_decay": 0.0},  # the intercept is not penalised
+        ],
+        lr=lr,
+    )
     for _ in range(steps):
         optimizer.zero_grad()
         torch.nn.functional.mse_loss(model(X).squeeze(1), y).backward()
@@ -66,8 +70,14 @@ def soft_threshold(v: torch.Tensor, t: float) -> torch.Tensor:
     return torch.sign(v) * torch.clamp(v.abs() - t, min=0.0)
 
 
-def lasso(X: torch.Tensor, y: torch.Tensor, lam: float, steps: int = 2000,
-          lr: float | None = None, start: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
+def lasso(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    lam: float,
+    steps: int = 2000,
+    lr: float | None = None,
+    start: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, float]:
     """Minimise (1/m) ||X w + b - y||^2 + lam ||w||_1 by accelerated proximal gradient descent (FISTA).
 
     Each step is a gradient step on the squared error, then `soft_threshold` for the penalty:
@@ -104,8 +114,14 @@ def lasso_path(X: torch.Tensor, y: torch.Tensor, strengths: Sequence[float], ste
     return torch.stack(weights)
 
 
-def validation_curve(fit: Callable[[torch.Tensor, torch.Tensor, float], tuple[torch.Tensor, float]],
-                     X_train, y_train, X_val, y_val, strengths: Sequence[float]) -> dict[str, list[float]]:
+def validation_curve(
+    fit: Callable[[torch.Tensor, torch.Tensor, float], tuple[torch.Tensor, float]],
+    X_train,
+    y_train,
+    X_val,
+    y_val,
+    strengths: Sequence[float],
+) -> dict[str, list[float]]:
     """Training and validation error of `fit` at each regularisation strength."""
     train_err, val_err = [], []
     for lam in strengths:
@@ -115,9 +131,14 @@ def validation_curve(fit: Callable[[torch.Tensor, torch.Tensor, float], tuple[to
     return {"strength": list(strengths), "train": train_err, "validation": val_err}
 
 
-def bias_variance(make_data: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
-                  features: Callable[[torch.Tensor], torch.Tensor], truth: Callable[[torch.Tensor], torch.Tensor],
-                  grid: torch.Tensor, strengths: Sequence[float], data_sets: int = 200) -> dict[str, list[float]]:
+def bias_variance(
+    make_data: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+    features: Callable[[torch.Tensor], torch.Tensor],
+    truth: Callable[[torch.Tensor], torch.Tensor],
+    grid: torch.Tensor,
+    strengths: Sequence[float],
+    data_sets: int = 200,
+) -> dict[str, list[float]]:
     """Fit ridge on many independent training sets; split the error at `grid` into bias^2 and variance.
 
     For each strength, average over the grid of (mean prediction - truth)^2 (bias squared) and of
@@ -170,15 +191,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     X_train, y_train, X_val, y_val, names = load_diabetes_split(seed=args.seed)
     strengths = [0.0, 0.1, 1.0] if args.dry_run else [0.0, 0.01, 0.1, 1.0, 3.0, 10.0, 30.0, 100.0]
     l2 = validation_curve(ridge, X_train, y_train, X_val, y_val, strengths)
-    l1 = validation_curve(lambda X, y, lam: lasso(X, y, lam, steps=200 if args.dry_run else 2000),
-                          X_train, y_train, X_val, y_val, strengths)
+    l1 = validation_curve(
+        lambda X, y, lam: lasso(X, y, lam, steps=200 if args.dry_run else 2000),
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        strengths,
+    )
     print(f"diabetes: {len(y_train)} training and {len(y_val)} validation patients, {len(names)} standardised features")
     print(f"{'strength':>9} {'ridge val MSE':>14} {'lasso val MSE':>14} {'lasso zeros':>12}")
-    for lam, r, s in zip(strengths, l2["validation"], l1["validation"]):
+    for lam, r, s in zip(strengths, l2["validation"], l1["validation"], strict=True):
         w, _ = lasso(X_train, y_train, lam, steps=200 if args.dry_run else 2000)
         print(f"{lam:9.3g} {r:14.1f} {s:14.1f} {int((w == 0).sum()):12d}")
-    figure = plotting.loss_curves({"ridge": torch.tensor(l2["validation"]), "lasso": torch.tensor(l1["validation"])},
-                                  ylabel="validation MSE", xlabel="strength (position in the list)", log=False)
+    figure = plotting.loss_curves(
+        {"ridge": torch.tensor(l2["validation"]), "lasso": torch.tensor(l1["validation"])},
+        ylabel="validation MSE",
+        xlabel="strength (position in the list)",
+        log=False,
+    )
     for path in cli.save_figures({"validation": figure}, args.out):
         print(f"saved {path}")
     return 0

@@ -1,0 +1,181 @@
+"""The notebook and script of each chapter (book/_ext/notebooks.py): what they contain, that the
+site serves them, and that a downloaded notebook runs top to bottom in a fresh environment whose
+only route to the book's package is the notebook's own install cell."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+import sysconfig
+import urllib.request
+import venv
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urljoin
+
+import nbformat
+import pytest
+import yaml
+
+from conftest import ROOT, toc_files
+
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import notebooks  # noqa: E402
+
+REPOSITORY = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+OWNER, NAME = REPOSITORY["url"].removeprefix("https://github.com/").split("/")
+SPEC = notebooks.install_spec(OWNER, NAME, REPOSITORY["branch"])
+CHAPTERS = [doc for doc in toc_files() if notebooks.is_chapter(ROOT / f"{doc}.md")]
+
+
+def generated(doc: str):
+    return notebooks.chapter_notebook(ROOT / f"{doc}.md", SPEC, f"https://example.org/{doc}.html")
+
+
+def test_every_page_with_code_is_a_chapter_with_downloads():
+    assert len(CHAPTERS) >= 11
+    assert {"book/setup", "book/linear_regression", "book/likelihood"} <= set(CHAPTERS)
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_notebook_starts_with_title_then_install_cell_and_keeps_every_runnable_cell(doc):
+    import jupytext
+
+    notebook = generated(doc)
+    nbformat.validate(notebook)
+    first, intro, install = notebook.cells[:3]
+    assert first.cell_type == "markdown" and re.search(r"^# \S", first.source, re.M)
+    assert intro.cell_type == "markdown" and "https://example.org" in intro.source
+    assert install.cell_type == "code" and SPEC in install.source and 'find_spec("mlbook")' in install.source
+    source = jupytext.read(ROOT / f"{doc}.md", fmt="md:myst")
+    expected = [
+        c.source for c in source.cells if c.cell_type == "code" and "book-only" not in c.metadata.get("tags", [])
+    ]
+    assert [c.source for c in notebook.cells[3:] if c.cell_type == "code"] == expected
+    assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code")
+
+
+def test_cells_that_only_make_sense_in_the_book_are_left_out():
+    tagged = [c for c in generated("book/setup").cells if "book-only" in c.metadata.get("tags", [])]
+    assert tagged == []
+    assert "_config.yml" not in "".join(c.source for c in generated("book/setup").cells if c.cell_type == "code")
+
+
+def test_install_command_names_the_configured_repository_and_branch():
+    assert SPEC == f"mlbook[notebook] @ git+{REPOSITORY['url']}@{REPOSITORY['branch']}#subdirectory=code"
+    extras = (ROOT / "code" / "pyproject.toml").read_text()
+    assert re.search(r"^notebook = \[.*myst-nb", extras, re.M), "the notebook extra must bring myst-nb (glue)"
+
+
+def test_colab_url_opens_the_published_notebook():
+    assert notebooks.colab_url("o", "r", "book/setup") == (
+        "https://colab.research.google.com/github/o/r/blob/notebooks/book/setup.ipynb"
+    )
+
+
+@pytest.mark.book
+def test_site_holds_a_notebook_and_a_script_of_every_chapter(built_book):
+    folder = built_book.html / "_notebooks"
+    for doc in CHAPTERS:
+        notebook = nbformat.read(folder / f"{doc}.ipynb", as_version=4)
+        nbformat.validate(notebook)
+        script = (folder / f"{doc}.py").read_text()
+        ast.parse(script)  # a plain Python script
+        assert SPEC in script and "# %%" in script
+    assert not (folder / "book" / "notation.ipynb").exists()
+
+
+def _fresh_environment(folder: Path) -> Path:
+    """A new virtual environment that sees the book's dependencies (torch, ipykernel, myst-nb...)
+    but not `mlbook`: its site-packages points at the test interpreter's through a .pth file,
+    which adds that folder without running the editable-install hook that finds `mlbook`."""
+    venv.EnvBuilder(with_pip=False).create(folder)
+    python = folder / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(purelib, "book-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    found = subprocess.run(
+        [str(python), "-c", "import importlib.util as u; print(u.find_spec('mlbook'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert found == "None", "the fresh environment must not see mlbook before the install cell runs"
+    return python
+
+
+def _repository_snapshot(folder: Path) -> Path:
+    """A git repository holding the working tree's code/, on branch main: the install cell's
+    `git+https://github.com/...` is redirected here, so the test needs no network."""
+    import shutil
+
+    shutil.copytree(ROOT / "code", folder / "code", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=folder, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=folder, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "snapshot"], cwd=folder, check=True)
+    return folder
+
+
+@pytest.mark.book
+def test_downloaded_notebooks_run_top_to_bottom_in_a_fresh_environment(site_url, tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    python = _fresh_environment(tmp_path / "env")
+    snapshot = _repository_snapshot(tmp_path / "repository")
+    kernels = tmp_path / "jupyter" / "kernels" / "fresh"
+    kernels.mkdir(parents=True)
+    (kernels / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "fresh",
+                "language": "python",
+            }
+        )
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    for key, value in {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"url.{snapshot}.insteadOf",
+        "GIT_CONFIG_VALUE_0": REPOSITORY["url"],
+        "PIP_NO_INDEX": "1",
+        "PIP_NO_BUILD_ISOLATION": "0",  # (pip reads "0" as: no isolation)
+        "PYTHONPATH": "",
+    }.items():
+        monkeypatch.setenv(key, value)
+
+    def download(doc: str) -> nbformat.NotebookNode:
+        page_url = f"{site_url}/{doc}.html"
+        page = urllib.request.urlopen(page_url).read().decode()
+        link = re.search(r'href="([^":]+\.ipynb)"', page).group(1)  # the download (not Colab) link
+        data = urllib.request.urlopen(urljoin(page_url, link)).read()
+        return nbformat.reads(data.decode(), as_version=4)
+
+    def execute(doc: str) -> str | None:
+        workdir = tmp_path / "run" / doc
+        workdir.mkdir(parents=True)  # an empty folder: the notebook may not lean on the book's files
+        try:
+            NotebookClient(
+                download(doc), kernel_name="fresh", timeout=300, resources={"metadata": {"path": str(workdir)}}
+            ).execute()
+        except Exception as error:  # noqa: BLE001 (report every chapter that fails, then fail)
+            return f"{doc}: {str(error)[-1500:]}"
+        return None
+
+    # The first notebook installs the package; the others then find it and run two at a time.
+    failures = [execute(CHAPTERS[0])]
+    assert list((python.parent.parent / "lib").glob("python*/site-packages/mlbook/__init__.py")), (
+        f"the install cell did not install mlbook into the fresh environment: {failures[0]}"
+    )
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        failures += list(pool.map(execute, CHAPTERS[1:]))
+    failures = [f for f in failures if f]
+    assert not failures, "\n\n".join(failures)

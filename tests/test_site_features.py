@@ -1,0 +1,120 @@
+"""What the book's own Sphinx extensions add to the site: the execution stamp on every executed
+page, the trimmed and repaired theme output (site_fixes), the one-chapter build, and the deploy
+job that publishes the notebooks the Colab buttons open."""
+
+from __future__ import annotations
+
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import torch
+import yaml
+
+from conftest import BIN, ROOT, Build, copy_book, toc_files
+
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import notebooks  # noqa: E402
+import site_fixes  # noqa: E402
+
+CHAPTERS = [doc for doc in toc_files() if notebooks.is_chapter(ROOT / f"{doc}.md")]
+STAMP = re.compile(
+    r'<div class="measured-timing execution-stamp"><p>This page was executed on '
+    r"(\d{4}-\d\d-\d\d at \d\d:\d\d UTC) with Python (\S+) and PyTorch (\S+), with tensors on "
+    r"the (\w+) by default \((?:a|no) CUDA GPU was present\); running its code took ([\d.]+) s\.</p>"
+)
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_every_executed_page_says_when_and_with_what_it_ran(built_book, doc):
+    page = (built_book.html / f"{doc}.html").read_text()
+    stamps = STAMP.findall(page)
+    assert len(stamps) == 1, f"{doc}: expected one execution stamp"
+    when, python, torch_version, device, seconds = stamps[0]
+    executed = datetime.strptime(when, "%Y-%m-%d at %H:%M UTC").replace(tzinfo=timezone.utc)
+    assert timedelta(0) <= datetime.now(timezone.utc) - executed < timedelta(hours=2)  # this session's build
+    assert python == platform.python_version()
+    assert torch_version == torch.__version__
+    assert device == str(torch.get_default_device()).upper()
+    assert 0 < float(seconds) < 120  # the build's timeout
+
+
+@pytest.mark.book
+def test_pages_without_code_have_no_stamp(built_book):
+    for doc in toc_files():
+        if doc not in CHAPTERS:
+            assert "execution-stamp" not in (built_book.html / f"{doc}.html").read_text(), doc
+
+
+@pytest.mark.book
+def test_no_page_loads_the_icon_script_and_the_github_icon_is_inline(built_book):
+    pages = [p for p in built_book.html.rglob("*.html") if "_static" not in p.parts]
+    assert len(pages) > len(toc_files())
+    for page in pages:
+        text = page.read_text()
+        assert "fontawesome.js" not in text, page
+        assert 'class="fab fa-github"' not in text, page
+        assert 'aria-label="Toggle hidden content"' not in text, page
+    chapter = (built_book.html / "book" / "linear_regression.html").read_text()
+    assert '<svg class="mlbook-icon" viewBox="0 0 496 512"' in chapter
+    assert 'role="complementary" aria-label="Book navigation"' in chapter
+
+
+def test_page_fixes_are_idempotent_and_leave_other_markup_alone():
+    page = (
+        '<script defer src="../_static/scripts/fontawesome.js?digest=1"></script>\n<p>keep</p>'
+        '<i class="fab fa-github"></i><summary aria-label="Toggle hidden content">'
+        '<button class="btn search-button-field search-button__button pst-js-only" title="Search" '
+        'aria-label="Search"><span class="search-button__kbd-shortcut">K</span></button>'
+    )
+    once = site_fixes.fix_page(page, "<svg/>")
+    assert once == site_fixes.fix_page(once, "<svg/>")
+    assert "fontawesome" not in once and "<p>keep</p>" in once and "<svg/>" in once
+    assert "<summary>" in once and 'aria-label="Search"' not in once and 'title="Search"' in once
+    assert '<span class="search-button__kbd-shortcut" aria-hidden="true">' in once
+    assert site_fixes.fix_page('<i class="fab fa-github"></i>', None) == '<i class="fab fa-github"></i>'
+
+
+@pytest.mark.book
+def test_one_chapter_builds_alone_executing_only_itself(tmp_path):
+    root = copy_book(tmp_path / "book")
+    shutil.copytree(ROOT / "scripts", root / "scripts")
+    result = subprocess.run(
+        [str(BIN / "python"), "scripts/build_chapter.py", "book/tensors.md"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Built book/tensors.md" in result.stdout and "0 warning(s)" in result.stdout
+    log = (root / "_build" / "chapter" / "build.log").read_text()
+    assert Build(root, 0, log).executed() == {"book/tensors"}
+    page = (root / "_build" / "chapter" / "_build" / "html" / "book" / "tensors.html").read_text()
+    assert STAMP.search(page)
+    assert (root / "_build" / ".jupyter_cache").is_dir(), "the chapter's outputs go into the book's cache"
+
+
+def test_one_chapter_build_rejects_what_is_not_a_chapter():
+    result = subprocess.run(
+        [str(BIN / "python"), "scripts/build_chapter.py", "README.md"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "expected a chapter file under book/" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_deploy_publishes_the_notebooks_where_the_colab_buttons_look():
+    deploy = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    uploads = [s for s in deploy["jobs"]["build"]["steps"] if s.get("with", {}).get("name") == "notebooks"]
+    assert uploads and uploads[0]["with"]["path"] == f"_build/html/{notebooks.NOTEBOOK_DIR}"
+    job = deploy["jobs"]["notebooks"]
+    assert job["permissions"] == {"contents": "write"}
+    push = "\n".join(step.get("run", "") for step in job["steps"])
+    assert f"git init -q -b {notebooks.NOTEBOOKS_BRANCH}" in push
+    assert re.search(rf"git push --force \S+ {notebooks.NOTEBOOKS_BRANCH}$", push.strip())
