@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,6 +50,12 @@ def chapter_times(root: Path) -> dict[str, float]:
         if seconds is not None:
             times[name] = float(seconds)  # the newest record of a chapter wins
     return dict(sorted(times.items()))
+
+
+def _executed_names(log: str) -> list[str]:
+    import re
+
+    return re.findall(r"(\S+?)\.md: Executing notebook", log)
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -98,6 +105,24 @@ def main() -> int:
         seconds, executed = build(root)
         results["code edit rebuild (code/mlbook/env_check.py)"] = {"seconds": seconds, "executed": executed}
 
+        # `make chapter` on a fresh copy: only that chapter runs; then again, from the cache.
+        quick = copy_book(Path(tmp) / "chapter")
+        shutil.copytree(ROOT / "scripts", quick / "scripts")
+        for label in ("cold", "cached"):
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "scripts/build_chapter.py", "book/tensors.md"],
+                cwd=quick,
+                check=True,
+                capture_output=True,
+            )
+            log = (quick / "_build" / "chapter" / "build.log").read_text()
+            executed = sorted({m.split("/")[-1] for m in _executed_names(log)})
+            results[f"one chapter, {label} (make chapter CHAPTER=book/tensors.md)"] = {
+                "seconds": time.perf_counter() - start,
+                "executed": executed,
+            }
+
     if not args.skip_tests:
         start = time.perf_counter()
         status = subprocess.run(
@@ -108,13 +133,20 @@ def main() -> int:
     width = 50
     print(f"{'measurement':<{width}} {'seconds':>8}  chapters executed")
     for name, value in results.items():
-        if name == "chapter execution":
+        if name in ("chapter execution", "page weight (bytes)"):
             continue
         executed = ", ".join(value.get("executed", [])) if "executed" in value else f"exit {value['exit status']}"
         print(f"{name:<{width}} {value['seconds']:8.2f}  {executed or '(none)'}")
     print(f"\n{'chapter':<{width}} {'seconds':>8}  target < {TARGET_CHAPTER_SECONDS:.0f} s")
     for name, seconds in results["chapter execution"].items():
         print(f"{name:<{width}} {seconds:8.2f}  {'ok' if seconds < TARGET_CHAPTER_SECONDS else 'SLOW'}")
+    weights = ROOT / "_build" / "browser-report" / "page-weight.json"
+    if weights.is_file() and not args.skip_tests:
+        pages = json.loads(weights.read_text())
+        results["page weight (bytes)"] = {page: data["bytes"] for page, data in pages.items()}
+        print(f"\n{'page (bytes of response bodies, as the browser tests load it)':<{width + 10}} {'KB':>8}")
+        for page, data in sorted(pages.items()):
+            print(f"{page:<{width + 10}} {data['bytes'] / 1024:8.0f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -3,19 +3,7 @@
 Without the header a chapter's `{code-cell}`s are silently not executed: the page builds, with a
 warning at most, and shows code without output. Every `.md` page listed in _toc.yml that is a
 notebook (it has a `{code-cell}`, or a front matter with any of `jupytext`, `kernelspec` or
-`file_format`) must start with
-
-    ---
-    jupytext:
-      text_representation:
-        extension: .md
-        format_name: myst
-    kernelspec:
-      display_name: Python 3
-      language: python
-      name: python3
-    file_format: mystnb
-    ---
+`file_format`) must start with the header in `EXPECTED` below (the chapters' own).
 
 Usage: python scripts/check_myst_header.py [--toc _toc.yml] [FILE ...]
 

@@ -94,19 +94,13 @@ def _fresh_environment(folder: Path) -> Path:
     which adds that folder without running the editable-install hook that finds `mlbook`."""
     venv.EnvBuilder(with_pip=False).create(folder)
     python = folder / "bin" / "python"
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+
+    def ask(code: str) -> str:
+        return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+    purelib = ask("import sysconfig; print(sysconfig.get_paths()['purelib'])")
     Path(purelib, "book-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    found = subprocess.run(
-        [str(python), "-c", "import importlib.util as u; print(u.find_spec('mlbook'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    found = ask("import importlib.util as u; print(u.find_spec('mlbook'))")
     assert found == "None", "the fresh environment must not see mlbook before the install cell runs"
     return python
 

@@ -227,6 +227,19 @@ def test_phone_width_does_not_scroll_sideways_and_passes_axe(browser, site_url, 
         context.close()
 
 
+@pytest.mark.parametrize("path", PAGES[1:])
+def test_dark_theme_passes_axe(browser, site_url, axe_source, path):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
+    try:
+        page.goto(f"{site_url}/{path}", wait_until="networkidle")
+        assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+        assert axe_violations(page, axe_source) == [], f"axe-core violations on {path} in the dark theme"
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("doc", CHAPTERS)
 def test_chapter_offers_notebook_script_and_colab_links_that_work(browser, site_url, doc):
     repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
