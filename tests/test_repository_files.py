@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -205,3 +206,29 @@ def test_ruff_check_passes_on_the_repository():
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_leaves_the_repository_as_it_is():
+    result = subprocess.run(
+        [tool("ruff"), "format", "--check", "--no-cache", "."], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pre_commit_runs_every_hook_on_a_clone_and_they_pass(tmp_path):
+    """`pre-commit run --all-files` as a contributor would, on a clone (so nothing here is touched)."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    (clone / ".venv").symlink_to(BIN.parent)  # the hooks call the tools in .venv: the running one
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+    result = subprocess.run(
+        [tool("pre-commit"), "run", "--all-files", "--show-diff-on-failure"],
+        capture_output=True,
+        text=True,
+        cwd=clone,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("Passed") >= 3, result.stdout
