@@ -250,3 +250,21 @@ def test_readers_are_pointed_to_the_notation_and_the_glossary():
         encoding="utf-8"
     )
     assert "{ref}`notation`" in text and "{ref}`glossary`" in text
+
+
+#: The book's article column fits about 82-88 monospace characters; code/ruff.toml formats
+#: the package at 88 so that code shown with `literalinclude` never scrolls sideways.
+SHOWN_CODE_WIDTH = 88
+
+
+def test_code_shown_in_the_book_fits_the_column():
+    files = sorted((ROOT / "code" / "mlbook").rglob("*.py"))
+    assert files, "no Python files under code/mlbook"
+    too_long = [
+        f"{path.relative_to(ROOT)}:{number}: {len(line)} characters"
+        for path in files
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if len(line) > SHOWN_CODE_WIDTH
+    ]
+    message = f"lines over {SHOWN_CODE_WIDTH} characters scroll sideways in the book: "
+    assert not too_long, message + "; ".join(too_long)

@@ -198,6 +198,13 @@ def test_ruff_keeps_the_existing_style():
     assert select and {"E", "F", "W", "I", "B", "UP"} <= set(re.findall(r'"(\w+)"', select.group(1)))
 
 
+def test_ruff_formats_the_package_to_fit_the_book_column():
+    """code/ruff.toml keeps the root settings but formats the package at 88 columns."""
+    config = (ROOT / "code" / "ruff.toml").read_text(encoding="utf-8")
+    assert re.search(r'^extend = "\.\./ruff\.toml"', config, re.MULTILINE)
+    assert re.search(r"^line-length = 88\b", config, re.MULTILINE)
+
+
 def test_ruff_check_passes_on_the_repository():
     result = subprocess.run(
         [tool("ruff"), "check", "--no-cache", "--output-format", "concise", "."],

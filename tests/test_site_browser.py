@@ -227,6 +227,22 @@ def test_phone_width_does_not_scroll_sideways_and_passes_axe(browser, site_url, 
         context.close()
 
 
+@pytest.mark.parametrize("width", [1000, 1280, 1600])
+def test_wide_screens_show_one_search_field_and_the_logo(browser, site_url, width):
+    context, page, log = open_page(browser, site_url, "book/linear_regression.html", width=width)
+    try:
+        fields = page.eval_on_selector_all(
+            ".search-button-field", "els => els.filter(e => e.getBoundingClientRect().height > 0).length"
+        )
+        assert fields == 1, f"{fields} search fields visible at {width}px"
+        logo = page.locator(".bd-sidebar-primary .logo__image.only-light").bounding_box()
+        assert logo and logo["y"] >= 0 and logo["height"] > 20
+        heading = page.locator("article h1").bounding_box()
+        assert heading and heading["y"] < 150, "the chapter should start at the top of the window"
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("path", PAGES[1:])
 def test_dark_theme_passes_axe(browser, site_url, axe_source, path):
     context = browser.new_context(viewport={"width": 1280, "height": 900})

@@ -1,4 +1,7 @@
-"""What every `python -m mlbook.<module>` entry point shares: arguments, errors, output folder."""
+"""What every `python -m mlbook.<module>` entry point shares.
+
+Arguments, errors and the output folder.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +25,13 @@ def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {text!r}"
+        ) from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {value}")
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number above 0, got {value}"
+        )
     return value
 
 
@@ -35,7 +42,9 @@ def positive_float(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text}")
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number above 0, got {text}"
+        )
     return value
 
 
@@ -51,18 +60,32 @@ def make_parser(prog: str, description: str) -> ArgumentParser:
     """A parser with the options every example shares: --device, --seed and --out."""
     parser = ArgumentParser(prog=prog, description=description)
     parser.add_argument(
-        "--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default: auto)"
+        "--device",
+        default="auto",
+        help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default: auto)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument(
-        "--out", type=output_folder, default=None, help="folder to save the figures in (default: do not save)"
+        "--out",
+        type=output_folder,
+        default=None,
+        help="folder to save the figures in (default: do not save)",
     )
-    parser.add_argument("--dry-run", action="store_true", help="run a tiny version quickly (used by the tests)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run a tiny version quickly (used by the tests)",
+    )
     return parser
 
 
-def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
-    """Call `main(argv)`, turning a ValueError or a missing file into one line and exit status 2."""
+def run(
+    main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None
+) -> int:
+    """Call `main(argv)`, turning a ValueError or a missing file into one line.
+
+    Such an error exits with status 2.
+    """
     try:
         return main(argv)
     except (ValueError, FileNotFoundError, IsADirectoryError) as err:

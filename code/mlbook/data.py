@@ -1,8 +1,9 @@
 """Load the book's data sets from files on disk: nothing is ever downloaded.
 
-The Palmer penguins table (Horst, Hill and Gorman, 2020; CC0) ships inside the `palmerpenguins`
-package as a CSV file of 344 rows. `read_numeric_columns` reads any CSV file with the same checks,
-so a learner can point the examples at their own measurements.
+The Palmer penguins table (Horst, Hill and Gorman, 2020; CC0) ships inside the
+`palmerpenguins` package as a CSV file of 344 rows. `read_numeric_columns` reads any CSV
+file with the same checks, so a learner can point the examples at their own
+measurements.
 """
 
 from __future__ import annotations
@@ -14,22 +15,33 @@ from pathlib import Path
 
 import torch
 
-#: Cell values that mean "not measured". Rows with one of these in a requested column are dropped.
+#: Cell values that mean "not measured". Rows with one of these in a requested column
+#: are dropped.
 MISSING = frozenset({"", "NA", "N/A", "NaN", "nan", "null"})
 
 #: The numeric columns of the penguins table.
-PENGUIN_NUMERIC_COLUMNS = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
+PENGUIN_NUMERIC_COLUMNS = (
+    "bill_length_mm",
+    "bill_depth_mm",
+    "flipper_length_mm",
+    "body_mass_g",
+)
 
 
 def penguins_csv_path() -> Path:
-    """Path of the penguins CSV file that ships inside the installed `palmerpenguins` package."""
-    # find_spec locates the package without importing it (its __init__ imports pandas: slow).
+    """Path of the penguins CSV file inside the installed `palmerpenguins` package."""
+    # find_spec locates the package without importing it
+    # (its __init__ imports pandas: slow).
     spec = util.find_spec("palmerpenguins")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the palmerpenguins package is not installed: pip install palmerpenguins")
+        raise FileNotFoundError(
+            "the palmerpenguins package is not installed: pip install palmerpenguins"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "penguins.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"the palmerpenguins package is installed but has no data file at {path}")
+        raise FileNotFoundError(
+            f"the palmerpenguins package is installed but has no data file at {path}"
+        )
     return path
 
 
@@ -38,9 +50,10 @@ def read_numeric_columns(
 ) -> dict[str, torch.Tensor]:
     """Read the named numeric columns of a CSV file into 1-D tensors of equal length.
 
-    Rows missing any requested value are dropped. A missing file, an empty file, a missing
-    column, a value that is not a finite number, or a table with no complete row raises a
-    ValueError (or FileNotFoundError) that names the file and what was expected.
+    Rows missing any requested value are dropped. A missing file, an empty file, a
+    missing column, a value that is not a finite number, or a table with no complete row
+    raises a ValueError (or FileNotFoundError) that names the file and what was
+    expected.
     """
     if not columns:
         raise ValueError("columns must name at least one column")
@@ -57,7 +70,10 @@ def read_numeric_columns(
     except csv.Error as err:
         raise ValueError(f"data file {path} is not a valid CSV file: {err}") from None
     if not rows or not any(cell.strip() for cell in rows[0]):
-        raise ValueError(f"data file {path} is empty, expected a CSV header with columns {', '.join(columns)}")
+        raise ValueError(
+            f"data file {path} is empty, "
+            f"expected a CSV header with columns {', '.join(columns)}"
+        )
     header = [name.strip() for name in rows[0]]
     absent = [name for name in columns if name not in header]
     if absent:
@@ -71,7 +87,10 @@ def read_numeric_columns(
         if not any(cell.strip() for cell in row):
             continue  # a blank line
         if len(row) != len(header):
-            raise ValueError(f"data file {path}, line {line_number}: expected {len(header)} fields, found {len(row)}")
+            raise ValueError(
+                f"data file {path}, line {line_number}: "
+                f"expected {len(header)} fields, found {len(row)}"
+            )
         cells = [row[i].strip() for i in index]
         if any(cell in MISSING for cell in cells):
             continue
@@ -81,22 +100,27 @@ def read_numeric_columns(
                 number = float(cell)
             except ValueError:
                 raise ValueError(
-                    f"data file {path}, line {line_number}: column {name!r} should hold a number, found {cell!r}"
+                    f"data file {path}, line {line_number}: "
+                    f"column {name!r} should hold a number, found {cell!r}"
                 ) from None
             if not math.isfinite(number):
                 raise ValueError(
-                    f"data file {path}, line {line_number}: column {name!r} holds {cell!r}, not a finite number"
+                    f"data file {path}, line {line_number}: "
+                    f"column {name!r} holds {cell!r}, not a finite number"
                 )
             parsed.append(number)
         values.append(parsed)
     if not values:
-        raise ValueError(f"data file {path} has no row with all of {', '.join(columns)} present")
+        raise ValueError(
+            f"data file {path} has no row with all of {', '.join(columns)} present"
+        )
     table = torch.tensor(values, dtype=dtype)  # (m, len(columns))
     return {name: table[:, j].contiguous() for j, name in enumerate(columns)}
 
 
 def load_penguins(
-    columns: tuple[str, ...] = ("flipper_length_mm", "body_mass_g"), path: str | Path | None = None
+    columns: tuple[str, ...] = ("flipper_length_mm", "body_mass_g"),
+    path: str | Path | None = None,
 ) -> dict[str, torch.Tensor]:
     """The penguins' numeric `columns` as tensors, rows with a missing value dropped."""
     unknown = [name for name in columns if name not in PENGUIN_NUMERIC_COLUMNS]
@@ -108,12 +132,19 @@ def load_penguins(
     return read_numeric_columns(penguins_csv_path() if path is None else path, columns)
 
 
-def train_test_indices(m: int, test_fraction: float = 0.25, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded random split of the row numbers 0..m-1 into (train, test); every row in exactly one."""
+def train_test_indices(
+    m: int, test_fraction: float = 0.25, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded random split of the row numbers 0..m-1 into (train, test).
+
+    Every row is in exactly one of them.
+    """
     if not isinstance(m, int) or m < 2:
         raise ValueError(f"m must be a whole number of at least 2, got {m!r}")
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
+        raise ValueError(
+            f"test_fraction must be between 0 and 1, got {test_fraction!r}"
+        )
     n_test = min(max(1, round(m * test_fraction)), m - 1)
     order = torch.randperm(m, generator=torch.Generator().manual_seed(seed))
     return order[n_test:].sort().values, order[:n_test].sort().values

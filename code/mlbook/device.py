@@ -10,8 +10,9 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 def get_device(name: str | None = "auto") -> torch.device:
     """Return the device called `name`, or the best available one for "auto" (or None).
 
-    "auto" prefers CUDA, then Apple's MPS, then the CPU. Asking for a device that this machine
-    does not have raises a ValueError instead of failing later inside a computation.
+    "auto" prefers CUDA, then Apple's MPS, then the CPU. Asking for a device that this
+    machine does not have raises a ValueError instead of failing later inside a
+    computation.
     """
     if name is None or name == "auto":
         if torch.cuda.is_available():
@@ -20,19 +21,35 @@ def get_device(name: str | None = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if not isinstance(name, str):
-        raise ValueError(f"device must be a string such as 'cpu' or 'cuda', got {name!r}")
+        raise ValueError(
+            f"device must be a string such as 'cpu' or 'cuda', got {name!r}"
+        )
     kind = name.split(":", 1)[0]
     if kind not in DEVICE_CHOICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)} (or 'cuda:N'), got {name!r}")
+        raise ValueError(
+            f"device must be one of {', '.join(DEVICE_CHOICES)} (or 'cuda:N'), "
+            f"got {name!r}"
+        )
     try:
         device = torch.device(name)
     except RuntimeError as err:
-        raise ValueError(f"device {name!r} is not a valid device string: {err}") from None
+        raise ValueError(
+            f"device {name!r} is not a valid device string: {err}"
+        ) from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use 'cpu' or 'auto'")
+            raise ValueError(
+                "device 'cuda' was requested but no CUDA GPU is available; "
+                "use 'cpu' or 'auto'"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {name!r} was requested but only {torch.cuda.device_count()} CUDA GPU(s) exist")
+            raise ValueError(
+                f"device {name!r} was requested but only "
+                f"{torch.cuda.device_count()} CUDA GPU(s) exist"
+            )
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device 'mps' was requested but Apple's MPS is not available; use 'cpu' or 'auto'")
+        raise ValueError(
+            "device 'mps' was requested but Apple's MPS is not available; "
+            "use 'cpu' or 'auto'"
+        )
     return device

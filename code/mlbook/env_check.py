@@ -1,7 +1,7 @@
-"""Check an installation: Python and library versions, and which devices PyTorch can use.
+"""Check an installation: Python and library versions, and the devices PyTorch can use.
 
-The chapter "Setup" runs this module (`python -m mlbook.env_check`) so a learner can compare their
-machine with the one that built the book.
+The chapter "Setup" runs this module (`python -m mlbook.env_check`) so a learner can
+compare their machine with the one that built the book.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def environment_report() -> dict[str, str]:
     }
     report.update({name: package_version(name) for name in PACKAGES})
     report["torch"] = torch.__version__  # includes the build, e.g. "+cpu" or "+cu130"
-    report["mlbook"] = mlbook.__version__  # importable (this module runs), if not necessarily installed
+    # importable (this module runs), if not necessarily installed
+    report["mlbook"] = mlbook.__version__
     cuda = torch.cuda.is_available()
     report["cuda available"] = "yes" if cuda else "no"
     if cuda:
@@ -57,23 +58,40 @@ def format_report(report: dict[str, str]) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in report.items())
 
 
-def problems(report: dict[str, str], minimum_python: tuple[int, int] = (3, 10)) -> list[str]:
-    """What in the report would stop the book's code from running, in words (empty if nothing)."""
+def problems(
+    report: dict[str, str], minimum_python: tuple[int, int] = (3, 10)
+) -> list[str]:
+    """What in the report would stop the book's code from running, in words.
+
+    Empty if nothing would.
+    """
     found = []
     major, minor = (int(part) for part in report["python"].split(".")[:2])
     if (major, minor) < minimum_python:
-        found.append(f"Python {report['python']} is older than {'.'.join(map(str, minimum_python))}")
+        found.append(
+            f"Python {report['python']} is older than "
+            f"{'.'.join(map(str, minimum_python))}"
+        )
     for name in ("torch", "numpy", "matplotlib"):
         if report.get(name, "not installed") == "not installed":
-            found.append(f"{name} is not installed: run `pip install -r requirements.txt` and `pip install -e code/`")
+            found.append(
+                f"{name} is not installed: run `pip install -r requirements.txt` "
+                "and `pip install -e code/`"
+            )
     return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print versions and devices; exit 1 if something the book needs is missing."""
-    parser = cli.ArgumentParser(prog="python -m mlbook.env_check", description=main.__doc__)
+    parser = cli.ArgumentParser(
+        prog="python -m mlbook.env_check", description=main.__doc__
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--dry-run", action="store_true", help="accepted for uniformity; the check is already quick")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="accepted for uniformity; the check is already quick",
+    )
     args = parser.parse_args(argv)
     report = environment_report()
     print(json.dumps(report, indent=2) if args.json else format_report(report))

@@ -1,9 +1,9 @@
-"""Standardise features so that gradient descent sees a round bowl instead of a narrow valley.
+"""Standardise features so that gradient descent sees a round bowl, not a narrow valley.
 
-The chapter "Feature scaling" shows and runs these functions: a standardiser fitted on training
-data only, the conversion of weights back to original units, the condition number and largest
-stable learning rate of a data set, and gradient descent's loss at any step, both run and
-predicted exactly from the eigenvalues of the loss's curvature.
+The chapter "Feature scaling" shows and runs these functions: a standardiser fitted on
+training data only, the conversion of weights back to original units, the condition
+number and largest stable learning rate of a data set, and gradient descent's loss at
+any step, both run and predicted exactly from the eigenvalues of the loss's curvature.
 """
 
 from __future__ import annotations
@@ -24,8 +24,13 @@ FEATURES = ("body_mass_g", "bill_length_mm", "bill_depth_mm")
 TARGET = "flipper_length_mm"
 
 
-def load_penguin_measurements(features: Sequence[str] = FEATURES) -> tuple[torch.Tensor, torch.Tensor]:
-    """X: the raw `features` as the file has them (m, n), float64; y: flipper length in mm (m,)."""
+def load_penguin_measurements(
+    features: Sequence[str] = FEATURES,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """X: the raw `features` as the file has them; y: flipper length in mm.
+
+    X is (m, n) in float64, y is (m,).
+    """
     data = load_penguins((*features, TARGET))
     X = torch.stack([data[name] for name in features], dim=1).double()  # (m, n)
     return X, data[TARGET].double()
@@ -33,17 +38,25 @@ def load_penguin_measurements(features: Sequence[str] = FEATURES) -> tuple[torch
 
 @dataclass
 class Standardizer:
-    """Rescale each column to mean 0 and standard deviation 1, using statistics of the data it was fitted on."""
+    """Rescale each column to mean 0 and standard deviation 1.
 
-    mean: torch.Tensor | None = None  # (n,) column means of the fitting data
-    std: torch.Tensor | None = None  # (n,) column standard deviations (population, as scikit-learn)
+    The statistics are those of the data it was fitted on.
+    """
+
+    # (n,) column means of the fitting data
+    mean: torch.Tensor | None = None
+    # (n,) column standard deviations (population, as scikit-learn)
+    std: torch.Tensor | None = None
 
     def fit(self, X: torch.Tensor) -> Standardizer:
         _check_matrix(X)
         std = X.std(dim=0, unbiased=False)
         constant = torch.nonzero(std == 0).flatten().tolist()
         if constant:
-            raise ValueError(f"column(s) {constant} are constant: they cannot be scaled (and carry no information)")
+            raise ValueError(
+                f"column(s) {constant} are constant: "
+                "they cannot be scaled (and carry no information)"
+            )
         self.mean, self.std = X.mean(dim=0), std
         return self
 
@@ -60,24 +73,34 @@ class Standardizer:
 
     def _check_fitted(self, X: torch.Tensor) -> None:
         if self.mean is None or self.std is None:
-            raise ValueError("the Standardizer has not been fitted: call fit(X_train) first")
+            raise ValueError(
+                "the Standardizer has not been fitted: call fit(X_train) first"
+            )
         _check_matrix(X)
         if X.shape[1] != self.mean.shape[0]:
-            raise ValueError(f"the Standardizer was fitted on {self.mean.shape[0]} columns, got {X.shape[1]}")
+            raise ValueError(
+                f"the Standardizer was fitted on {self.mean.shape[0]} columns, "
+                f"got {X.shape[1]}"
+            )
 
 
 def _check_matrix(X) -> None:
     if not isinstance(X, torch.Tensor) or X.ndim != 2 or X.shape[0] < 1:
         shape = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
-        raise ValueError(f"expected a tensor of shape (m, n) with one row per example, got {shape}")
+        raise ValueError(
+            f"expected a tensor of shape (m, n) with one row per example, got {shape}"
+        )
     if not X.is_floating_point() or not torch.isfinite(X).all():
         raise ValueError("X must hold finite floating-point numbers")
 
 
-def to_original_units(w_scaled: torch.Tensor, b_scaled: float, scaler: Standardizer) -> tuple[torch.Tensor, float]:
+def to_original_units(
+    w_scaled: torch.Tensor, b_scaled: float, scaler: Standardizer
+) -> tuple[torch.Tensor, float]:
     """Weights of a model trained on standardised inputs, rewritten for the raw inputs.
 
-    y_hat = sum_j w_j (x_j - mean_j) / std_j + b  =  sum_j (w_j / std_j) x_j + (b - sum_j w_j mean_j / std_j).
+    y_hat = sum_j w_j (x_j - mean_j) / std_j + b
+          = sum_j (w_j / std_j) x_j + (b - sum_j w_j mean_j / std_j).
     """
     scaler._check_fitted(torch.zeros(1, w_scaled.shape[0], dtype=scaler.mean.dtype))
     w = w_scaled / scaler.std
@@ -85,18 +108,29 @@ def to_original_units(w_scaled: torch.Tensor, b_scaled: float, scaler: Standardi
 
 
 def condition_number(X: torch.Tensor) -> float:
-    """Largest over smallest curvature of the mean squared error (with an intercept) for inputs X."""
+    """Largest over smallest curvature of the mean squared error for inputs X.
+
+    The model has an intercept.
+    """
     eigenvalues = torch.linalg.eigvalsh(hessian(X))
     return (eigenvalues.max() / eigenvalues.min()).item()
 
 
 def largest_stable_lr(X: torch.Tensor) -> float:
-    """2 / largest curvature: plain gradient descent on the mean squared error diverges above this."""
+    """2 / largest curvature.
+
+    Plain gradient descent on the mean squared error diverges above this.
+    """
     return 2.0 / torch.linalg.eigvalsh(hessian(X)).max().item()
 
 
-def gradient_descent_losses(X: torch.Tensor, y: torch.Tensor, lr: float, steps: int) -> torch.Tensor:
-    """Plain full-batch gradient descent from all-zero weights, in float64; the loss at each step (steps + 1,)."""
+def gradient_descent_losses(
+    X: torch.Tensor, y: torch.Tensor, lr: float, steps: int
+) -> torch.Tensor:
+    """Plain full-batch gradient descent from all-zero weights, in float64.
+
+    Returns the loss at each step, shape (steps + 1,).
+    """
     check_Xy(X, y)
     A, target = design_matrix(X), y.detach().cpu().double()
     theta = torch.zeros(A.shape[1], dtype=torch.float64)
@@ -108,11 +142,14 @@ def gradient_descent_losses(X: torch.Tensor, y: torch.Tensor, lr: float, steps: 
     return losses
 
 
-def predicted_losses(X: torch.Tensor, y: torch.Tensor, lr: float, steps: torch.Tensor) -> torch.Tensor:
-    """The exact loss of `gradient_descent_losses` at each step in `steps`, without running it.
+def predicted_losses(
+    X: torch.Tensor, y: torch.Tensor, lr: float, steps: torch.Tensor
+) -> torch.Tensor:
+    """The exact loss of `gradient_descent_losses` at each step in `steps`.
 
-    The loss is quadratic, so the error along each eigenvector of the Hessian (curvature lam)
-    shrinks by (1 - lr lam) per step: L_t = L* + sum_i lam_i / 2 * c_i^2 * (1 - lr lam_i)^(2 t).
+    It is computed without running gradient descent. The loss is quadratic, so the error
+    along each eigenvector of the Hessian (curvature lam) shrinks by (1 - lr lam) per
+    step: L_t = L* + sum_i lam_i / 2 * c_i^2 * (1 - lr lam_i)^(2 t).
     """
     check_Xy(X, y)
     w_star, b_star = least_squares(X, y)
@@ -120,7 +157,8 @@ def predicted_losses(X: torch.Tensor, y: torch.Tensor, lr: float, steps: torch.T
     A, target = design_matrix(X), y.detach().cpu().double()
     best = ((A @ theta_star - target) ** 2).mean()
     lam, V = torch.linalg.eigh(hessian(X))
-    c = V.T @ (torch.zeros_like(theta_star) - theta_star)  # the starting error in eigen-coordinates
+    # the starting error in eigen-coordinates
+    c = V.T @ (torch.zeros_like(theta_star) - theta_star)
     t = steps.double()[:, None]
     return best + (lam / 2 * c**2 * (1 - lr * lam) ** (2 * t)).sum(dim=1)
 
@@ -128,7 +166,10 @@ def predicted_losses(X: torch.Tensor, y: torch.Tensor, lr: float, steps: torch.T
 def predicted_steps_to_reach(
     X: torch.Tensor, y: torch.Tensor, lr: float, target: float, limit: int = 10**15
 ) -> int | None:
-    """The first step at which gradient descent's loss is at most `target`, by the formula (None if past `limit`)."""
+    """The first step at which gradient descent's loss is at most `target`.
+
+    Computed by the formula; None if it is past `limit`.
+    """
 
     def reached(t: int) -> bool:
         return predicted_losses(X, y, lr, torch.tensor([t]))[0].item() <= target
@@ -148,10 +189,13 @@ def predicted_steps_to_reach(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Compare gradient descent on raw, centred and standardised penguin measurements."""
+    """Compare gradient descent on raw, centred and standardised penguin data."""
     parser = cli.make_parser("python -m mlbook.feature_scaling", main.__doc__)
     parser.add_argument(
-        "--budget", type=cli.positive_int, default=2000, help="steps actually run (default: %(default)s)"
+        "--budget",
+        type=cli.positive_int,
+        default=2000,
+        help="steps actually run (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     budget = 20 if args.dry_run else args.budget
@@ -168,7 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     wb_star = torch.cat([w_star, torch.tensor([b_star], dtype=torch.float64)])
     best = ((design_matrix(X_train) @ wb_star - y_train) ** 2).mean().item()
     target = 1.01 * best
-    print(f"predicting {TARGET} from {', '.join(FEATURES)}; {len(train)} training penguins")
+    print(
+        f"predicting {TARGET} from {', '.join(FEATURES)}; "
+        f"{len(train)} training penguins"
+    )
     print(f"target: a training MSE within 1% of the best, {target:.3f} mm^2")
     print(f"{'inputs':13} {'condition':>11} {'largest lr':>11} {'steps to target':>22}")
     curves = {}
@@ -179,15 +226,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ran is not None:
             steps = f"{ran} (run)"
         else:
-            steps = f"{predicted_steps_to_reach(inputs, y_train, lr, target):,} (predicted)"
-        print(f"{name:13} {condition_number(inputs):11.3g} {largest_stable_lr(inputs):11.3g} {steps:>22}")
+            steps = (
+                f"{predicted_steps_to_reach(inputs, y_train, lr, target):,} (predicted)"
+            )
+        print(
+            f"{name:13} {condition_number(inputs):11.3g} "
+            f"{largest_stable_lr(inputs):11.3g} {steps:>22}"
+        )
     model = least_squares(versions["standardised"], y_train)
     w, b = to_original_units(model[0], model[1], scaler)
     weights = ", ".join(f"{v:.4g}" for v in w.tolist())
     print(f"standardised weights in original units: {weights}; intercept {b:.4g}")
     test_mse = ((X[test] @ w + b - y[test]) ** 2).mean().item()
-    print(f"test MSE ({len(test)} penguins never used for fitting or scaling): {test_mse:.2f} mm^2")
-    figure = plotting.loss_curves({n: c for n, c in curves.items()}, ylabel="training MSE (mm$^2$)")
+    print(
+        f"test MSE ({len(test)} penguins never used for fitting or scaling): "
+        f"{test_mse:.2f} mm^2"
+    )
+    figure = plotting.loss_curves(
+        {n: c for n, c in curves.items()}, ylabel="training MSE (mm$^2$)"
+    )
     for path in cli.save_figures({"losses": figure}, args.out):
         print(f"saved {path}")
     return 0 if math.isfinite(test_mse) else 1

@@ -1,8 +1,8 @@
-"""Check a gradient from autograd against finite differences, the way every later chapter can.
+"""Check autograd's gradients against finite differences, as every later chapter can.
 
-The chapter "Tensors and automatic differentiation" shows these functions: a central-difference
-estimate of the gradient of any scalar function of a tensor, and a check that compares it with
-the gradient `backward()` computes.
+The chapter "Tensors and automatic differentiation" shows these functions: a
+central-difference estimate of the gradient of any scalar function of a tensor, and a
+check that compares it with the gradient `backward()` computes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from mlbook.device import get_device
 
 @dataclass(frozen=True)
 class GradientCheck:
-    """Autograd's gradient beside the finite-difference estimate, and how far apart they are."""
+    """Autograd's gradient beside the finite-difference estimate, and their gap."""
 
     autograd: torch.Tensor  # the gradient from backward(), same shape as x
     numerical: torch.Tensor  # the central-difference estimate, same shape as x
@@ -33,7 +33,9 @@ def _check_inputs(f, x: torch.Tensor, eps: float) -> None:
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
-        raise ValueError(f"x must hold floating-point numbers to be differentiated, got {x.dtype}")
+        raise ValueError(
+            f"x must hold floating-point numbers to be differentiated, got {x.dtype}"
+        )
     if x.numel() == 0:
         raise ValueError("x is empty: there is nothing to differentiate")
     if not torch.isfinite(x).all():
@@ -45,18 +47,31 @@ def _check_inputs(f, x: torch.Tensor, eps: float) -> None:
 def _scalar(f, x: torch.Tensor) -> torch.Tensor:
     value = f(x)
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
-        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-        raise ValueError(f"f must return a single number (a tensor with one element), got {shape}")
+        shape = (
+            tuple(value.shape)
+            if isinstance(value, torch.Tensor)
+            else type(value).__name__
+        )
+        raise ValueError(
+            f"f must return a single number (a tensor with one element), got {shape}"
+        )
     return value.reshape(())
 
 
-def numerical_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Central differences (f(x + eps e_i) - f(x - eps e_i)) / (2 eps) for every entry i, in float64."""
+def numerical_gradient(
+    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float = 1e-6
+) -> torch.Tensor:
+    """Central differences (f(x + eps e_i) - f(x - eps e_i)) / (2 eps) for each entry i.
+
+    Computed in float64.
+    """
     _check_inputs(f, x, eps)
-    # float64: in float32 the rounding error of f, divided by a tiny eps, would swamp the estimate.
+    # float64: in float32 the rounding error of f, divided by a tiny eps, would swamp
+    # the estimate.
     x64 = x.detach().to(torch.float64)
     grad = torch.zeros_like(x64)
-    flat, grad_flat = x64.reshape(-1), grad.reshape(-1)  # views: writing to them writes x64, grad
+    # views: writing to them writes x64, grad
+    flat, grad_flat = x64.reshape(-1), grad.reshape(-1)
     with torch.no_grad():
         for i in range(flat.numel()):
             original = flat[i].item()
@@ -69,7 +84,9 @@ def numerical_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
     return grad
 
 
-def autograd_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def autograd_gradient(
+    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+) -> torch.Tensor:
     """The gradient of f at x from autograd, in float64 (x itself is left untouched)."""
     _check_inputs(f, x, 1.0)
     x64 = x.detach().to(torch.float64).requires_grad_(True)
@@ -88,11 +105,19 @@ def check_gradient(
     auto = autograd_gradient(f, x)
     numerical = numerical_gradient(f, x, eps)
     error = (auto - numerical).abs().max().item()
-    return GradientCheck(auto, numerical, error, bool(torch.allclose(auto, numerical, rtol=rtol, atol=atol)))
+    return GradientCheck(
+        auto,
+        numerical,
+        error,
+        bool(torch.allclose(auto, numerical, rtol=rtol, atol=atol)),
+    )
 
 
 def example_function(x: torch.Tensor) -> torch.Tensor:
-    """The chapter's example: f(x) = sum(x^2 sin x), whose gradient is 2x sin x + x^2 cos x."""
+    """The chapter's example: f(x) = sum(x^2 sin x).
+
+    Its gradient is 2x sin x + x^2 cos x.
+    """
     return (x**2 * torch.sin(x)).sum()
 
 
@@ -108,10 +133,14 @@ def plot_derivative(
     hi: float = 4.0,
     points: int = 161,
 ):
-    """Two panels: f on [lo, hi], and its derivative from autograd (line) beside `f_prime` (dots)."""
+    """Two panels: f on [lo, hi], and its derivative from autograd beside `f_prime`.
+
+    Autograd's derivative is drawn as a line, `f_prime` as dots.
+    """
     grid = torch.linspace(lo, hi, points, requires_grad=True)
     values = f(grid)  # (points,): f applied element by element
-    values.sum().backward()  # each output depends only on its own input, so grad holds every f'(x_i)
+    # each output depends only on its own input, so grad holds every f'(x_i)
+    values.sum().backward()
     fig = plotting.new_figure((8.0, 3.2))
     left, right = fig.subplots(1, 2)
     x = grid.detach()
@@ -125,26 +154,44 @@ def plot_derivative(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Check autograd against a hand derivative and finite differences on random inputs."""
+    """Check autograd against a hand derivative and finite differences on random x."""
     parser = cli.make_parser("python -m mlbook.finite_differences", main.__doc__)
-    parser.add_argument("--size", type=cli.positive_int, default=5, help="number of inputs (default: %(default)s)")
     parser.add_argument(
-        "--eps", type=cli.positive_float, default=1e-6, help="finite-difference step (default: %(default)s)"
+        "--size",
+        type=cli.positive_int,
+        default=5,
+        help="number of inputs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--eps",
+        type=cli.positive_float,
+        default=1e-6,
+        help="finite-difference step (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     device = get_device(args.device)
     if args.dry_run:
         args.size = 2
     generator = torch.Generator().manual_seed(args.seed)
-    x = (torch.rand(args.size, generator=generator, dtype=torch.float64) * 4 - 2).to(device)
+    x = (torch.rand(args.size, generator=generator, dtype=torch.float64) * 4 - 2).to(
+        device
+    )
     result = check_gradient(example_function, x, eps=args.eps)
     by_hand = example_gradient(x.double())
     print(f"f(x) = sum(x^2 sin x) at {args.size} random points on {device}")
     print(f"{'x':>10} {'by hand':>14} {'autograd':>14} {'finite diff.':>14}")
-    columns = (x.tolist(), by_hand.tolist(), result.autograd.tolist(), result.numerical.tolist())
+    columns = (
+        x.tolist(),
+        by_hand.tolist(),
+        result.autograd.tolist(),
+        result.numerical.tolist(),
+    )
     for xi, h, a, n in zip(*columns, strict=True):
         print(f"{xi:10.4f} {h:14.8f} {a:14.8f} {n:14.8f}")
-    print(f"largest gap between autograd and finite differences: {result.max_abs_error:.2e}")
+    print(
+        "largest gap between autograd and finite differences: "
+        f"{result.max_abs_error:.2e}"
+    )
     print("gradient check passed" if result.passed else "gradient check FAILED")
     figure = plot_derivative(lambda t: t**2 * torch.sin(t), example_gradient)
     for path in cli.save_figures({"derivative": figure}, args.out):

@@ -1,9 +1,9 @@
-"""Why squared errors? Losses as negative log-likelihoods of an assumed noise distribution.
+"""Why squared errors? Losses as negative log-likelihoods of an assumed noise model.
 
-The chapter "Why squared errors? Maximum likelihood" shows and runs these functions: Gaussian and
-Laplace negative log-likelihoods (checked against torch.distributions), a least-absolute-
-deviations fit by iteratively reweighted least squares, and data with outliers on which the
-two assumptions give very different lines.
+The chapter "Why squared errors? Maximum likelihood" shows and runs these functions:
+Gaussian and Laplace negative log-likelihoods (checked against torch.distributions), a
+least-absolute-deviations fit by iteratively reweighted least squares, and data with
+outliers on which the two assumptions give very different lines.
 """
 
 from __future__ import annotations
@@ -23,13 +23,21 @@ def _check_scale(scale: float, name: str) -> None:
 
 
 def gaussian_nll(y: torch.Tensor, y_hat: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Mean negative log-likelihood of y under y ~ Normal(y_hat, sigma^2): log(sqrt(2 pi) sigma) + r^2 / (2 sigma^2)."""
+    """Mean negative log-likelihood of y under y ~ Normal(y_hat, sigma^2).
+
+    Each point contributes log(sqrt(2 pi) sigma) + r^2 / (2 sigma^2).
+    """
     _check_scale(sigma, "sigma")
-    return (0.5 * math.log(2 * math.pi * sigma**2) + (y - y_hat) ** 2 / (2 * sigma**2)).mean()
+    return (
+        0.5 * math.log(2 * math.pi * sigma**2) + (y - y_hat) ** 2 / (2 * sigma**2)
+    ).mean()
 
 
 def laplace_nll(y: torch.Tensor, y_hat: torch.Tensor, scale: float) -> torch.Tensor:
-    """Mean negative log-likelihood of y under y ~ Laplace(y_hat, scale): log(2 scale) + |r| / scale."""
+    """Mean negative log-likelihood of y under y ~ Laplace(y_hat, scale).
+
+    Each point contributes log(2 scale) + |r| / scale.
+    """
     _check_scale(scale, "scale")
     return (math.log(2 * scale) + (y - y_hat).abs() / scale).mean()
 
@@ -37,10 +45,11 @@ def laplace_nll(y: torch.Tensor, y_hat: torch.Tensor, scale: float) -> torch.Ten
 def least_absolute_deviations(
     x: torch.Tensor, y: torch.Tensor, iterations: int = 100, eps: float = 1e-8
 ) -> tuple[float, float]:
-    """The line minimising the mean absolute error, by iteratively reweighted least squares.
+    """The line of least mean absolute error, by iteratively reweighted least squares.
 
-    |r| = r^2 / |r|: each round solves a weighted least-squares problem with weights 1 / |r|
-    from the previous round's residuals, so points far from the line count less and less.
+    |r| = r^2 / |r|: each round solves a weighted least-squares problem with weights
+    1 / |r| from the previous round's residuals, so points far from the line count less
+    and less.
     """
     check_xy(x, y)
     X = torch.stack([x, torch.ones_like(x)], dim=1).double()  # (m, 2)
@@ -55,45 +64,70 @@ def least_absolute_deviations(
 
 
 def make_outlier_data(
-    m: int = 80, a: float = 2.0, b: float = 1.0, noise: float = 0.5, outliers: int = 8, seed: int = 0
+    m: int = 80,
+    a: float = 2.0,
+    b: float = 1.0,
+    noise: float = 0.5,
+    outliers: int = 8,
+    seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A line with Gaussian noise, where `outliers` points near the right end are replaced by gross errors.
+    """A line with Gaussian noise and `outliers` gross errors near its right end.
 
-    Returns x, y and a boolean mask of the outliers.
+    The outliers replace points near the right end. Returns x, y and a boolean mask of
+    the outliers.
     """
     if not isinstance(m, int) or m < 2:
         raise ValueError(f"m must be a whole number of at least 2, got {m!r}")
     if not isinstance(outliers, int) or not 0 <= outliers < m // 2:
-        raise ValueError(f"outliers must be a whole number from 0 to {m // 2 - 1}, got {outliers!r}")
+        raise ValueError(
+            f"outliers must be a whole number from 0 to {m // 2 - 1}, got {outliers!r}"
+        )
     generator = torch.Generator().manual_seed(seed)
     x = torch.sort(10 * torch.rand(m, generator=generator, dtype=torch.float64)).values
     y = a * x + b + noise * torch.randn(m, generator=generator, dtype=torch.float64)
     mask = torch.zeros(m, dtype=torch.bool)
     if outliers:
-        chosen = m - 1 - torch.randperm(m // 3, generator=generator)[:outliers]  # among the largest x
+        # among the largest x
+        chosen = m - 1 - torch.randperm(m // 3, generator=generator)[:outliers]
         mask[chosen] = True
         # e.g. a sensor that read low
-        y[chosen] -= 15 + 5 * torch.rand(outliers, generator=generator, dtype=torch.float64)
+        y[chosen] -= 15 + 5 * torch.rand(
+            outliers, generator=generator, dtype=torch.float64
+        )
     return x, y, mask
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Fit a line to data with outliers by squared and by absolute error; compare with the truth."""
+    """Fit a line to data with outliers by squared and by absolute error.
+
+    Compare both lines with the truth.
+    """
     parser = cli.make_parser("python -m mlbook.likelihood", main.__doc__)
-    parser.add_argument("--outliers", type=int, default=8, help="number of gross errors (default: %(default)s)")
+    parser.add_argument(
+        "--outliers",
+        type=int,
+        default=8,
+        help="number of gross errors (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     x, y, mask = make_outlier_data(outliers=args.outliers, seed=args.seed)
     fits = {
         "squared error (Gaussian)": least_squares(x, y),
-        "absolute error (Laplace)": least_absolute_deviations(x, y, iterations=5 if args.dry_run else 100),
+        "absolute error (Laplace)": least_absolute_deviations(
+            x, y, iterations=5 if args.dry_run else 100
+        ),
     }
-    print(f"{len(x)} points on y = 2x + 1 with Gaussian noise, {int(mask.sum())} of them gross outliers")
+    print(
+        f"{len(x)} points on y = 2x + 1 with Gaussian noise, "
+        f"{int(mask.sum())} of them gross outliers"
+    )
     for name, (a, b) in fits.items():
         print(f"{name:26} a = {a:6.3f}  b = {b:6.3f}")
     figure = plotting.scatter_with_lines(
         x,
         y,
-        {name: (lambda t, a=a, b=b: a * t + b) for name, (a, b) in fits.items()} | {"truth": lambda t: 2 * t + 1},
+        {name: (lambda t, a=a, b=b: a * t + b) for name, (a, b) in fits.items()}
+        | {"truth": lambda t: 2 * t + 1},
         xlabel="x",
         ylabel="y",
     )

@@ -1,8 +1,8 @@
-"""Single-variable linear regression, y_hat = a * x + b, fitted by gradient descent three ways.
+"""Single-variable linear regression, y_hat = a * x + b, fitted by gradient descent.
 
-The chapter "Single-variable linear regression" shows and runs these functions: the loss, its
-hand-derived gradients, gradient descent with those gradients, with autograd and with
-`torch.optim.SGD`, and the exact least-squares answer all three must reach.
+The chapter "Single-variable linear regression" shows and runs these functions: the
+loss, its hand-derived gradients, gradient descent with those gradients, with autograd
+and with `torch.optim.SGD`, and the exact least-squares answer all three must reach.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from mlbook import cli, plotting
 from mlbook.data import load_penguins
 from mlbook.device import get_device
 
-#: Flipper lengths are measured from this reference, so b is the mass of a 200 mm-flipper penguin.
+#: Flipper lengths are measured from this reference, so b is the mass of a
+#: 200 mm-flipper penguin.
 FLIPPER_REFERENCE_MM = 200.0
 #: ... and in centimetres, so that x spans a few units around 0.
 MM_PER_CM = 10.0
@@ -35,14 +36,28 @@ class GDConfig:
     reduction: str = "mean"  # "mean" or "sum" of the squared errors
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+        if not (
+            isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0
+        ):
             raise ValueError(f"lr must be a finite number above 0, got {self.lr!r}")
-        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 0:
-            raise ValueError(f"epochs must be a whole number of at least 0, got {self.epochs!r}")
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (self.a0, self.b0)):
-            raise ValueError(f"a0 and b0 must be finite numbers, got {self.a0!r} and {self.b0!r}")
+        if (
+            not isinstance(self.epochs, int)
+            or isinstance(self.epochs, bool)
+            or self.epochs < 0
+        ):
+            raise ValueError(
+                f"epochs must be a whole number of at least 0, got {self.epochs!r}"
+            )
+        if not all(
+            isinstance(v, (int, float)) and math.isfinite(v) for v in (self.a0, self.b0)
+        ):
+            raise ValueError(
+                f"a0 and b0 must be finite numbers, got {self.a0!r} and {self.b0!r}"
+            )
         if self.reduction not in ("mean", "sum"):
-            raise ValueError(f"reduction must be 'mean' or 'sum', got {self.reduction!r}")
+            raise ValueError(
+                f"reduction must be 'mean' or 'sum', got {self.reduction!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -56,16 +71,24 @@ class FitResult:
 
 
 def check_xy(x: torch.Tensor, y: torch.Tensor) -> None:
-    """Raise a ValueError unless x and y are finite 1-D float tensors of one length, at least 2."""
+    """Raise a ValueError unless x and y are finite 1-D float tensors of one length.
+
+    The length must be at least 2.
+    """
     for name, t in (("x", x), ("y", y)):
         if not isinstance(t, torch.Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
         if t.ndim != 1:
-            raise ValueError(f"{name} must be 1-D with one value per example, got shape {tuple(t.shape)}")
+            raise ValueError(
+                f"{name} must be 1-D with one value per example, "
+                f"got shape {tuple(t.shape)}"
+            )
         if not t.is_floating_point():
             raise ValueError(f"{name} must hold floating-point numbers, got {t.dtype}")
     if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
+        raise ValueError(
+            f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}"
+        )
     if x.shape[0] < 2:
         raise ValueError(f"need at least 2 examples to fit a line, got {x.shape[0]}")
     if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
@@ -93,7 +116,9 @@ def predict(x, a, b):
     return a * x + b
 
 
-def squared_error(y_hat: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def squared_error(
+    y_hat: torch.Tensor, y: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
     """Mean (or sum) of the squared errors (y_hat - y)^2."""
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
@@ -101,7 +126,9 @@ def squared_error(y_hat: torch.Tensor, y: torch.Tensor, reduction: str = "mean")
     return errors.mean() if reduction == "mean" else errors.sum()
 
 
-def gradients(x: torch.Tensor, y: torch.Tensor, a, b, reduction: str = "mean") -> tuple[torch.Tensor, torch.Tensor]:
+def gradients(
+    x: torch.Tensor, y: torch.Tensor, a, b, reduction: str = "mean"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Hand-derived gradient of the squared-error loss: (dL/da, dL/db)."""
     residual = predict(x, a, b) - y  # (m,)
     scale = 2.0 / x.shape[0] if reduction == "mean" else 2.0
@@ -109,25 +136,42 @@ def gradients(x: torch.Tensor, y: torch.Tensor, a, b, reduction: str = "mean") -
 
 
 def loss_grid(
-    x: torch.Tensor, y: torch.Tensor, a_values: torch.Tensor, b_values: torch.Tensor, reduction: str = "mean"
+    x: torch.Tensor,
+    y: torch.Tensor,
+    a_values: torch.Tensor,
+    b_values: torch.Tensor,
+    reduction: str = "mean",
 ) -> torch.Tensor:
-    """The loss at every (a, b) of a grid, shape (len(b_values), len(a_values)), by broadcasting."""
+    """The loss at every (a, b) of a grid, by broadcasting.
+
+    Shape (len(b_values), len(a_values)).
+    """
     check_xy(x, y)
-    y_hat = a_values[None, :, None] * x[None, None, :] + b_values[:, None, None]  # (nb, na, m)
+    # shape (nb, na, m)
+    y_hat = a_values[None, :, None] * x[None, None, :] + b_values[:, None, None]
     errors = (y_hat - y) ** 2
     return errors.mean(dim=-1) if reduction == "mean" else errors.sum(dim=-1)
 
 
 def _steps(config: GDConfig, progress: bool, desc: str):
-    return tqdm(range(config.epochs), desc=desc, disable=not progress, unit="step", leave=False)
+    return tqdm(
+        range(config.epochs), desc=desc, disable=not progress, unit="step", leave=False
+    )
 
 
 def _result(params: list[torch.Tensor], losses: list[torch.Tensor]) -> FitResult:
     path = torch.stack(params).detach().cpu()  # (epochs + 1, 2)
-    return FitResult(a=path[-1, 0].item(), b=path[-1, 1].item(), losses=torch.stack(losses).detach().cpu(), path=path)
+    return FitResult(
+        a=path[-1, 0].item(),
+        b=path[-1, 1].item(),
+        losses=torch.stack(losses).detach().cpu(),
+        path=path,
+    )
 
 
-def fit_by_hand(x, y, config: GDConfig = GDConfig(), progress: bool = False) -> FitResult:
+def fit_by_hand(
+    x, y, config: GDConfig = GDConfig(), progress: bool = False
+) -> FitResult:
     """Gradient descent with the hand-derived gradients."""
     check_xy(x, y)
     a = torch.tensor(config.a0, dtype=x.dtype, device=x.device)
@@ -143,7 +187,9 @@ def fit_by_hand(x, y, config: GDConfig = GDConfig(), progress: bool = False) -> 
     return _result(params, losses)
 
 
-def fit_with_autograd(x, y, config: GDConfig = GDConfig(), progress: bool = False) -> FitResult:
+def fit_with_autograd(
+    x, y, config: GDConfig = GDConfig(), progress: bool = False
+) -> FitResult:
     """Gradient descent with gradients from autograd's `backward()`."""
     check_xy(x, y)
     a = torch.tensor(config.a0, dtype=x.dtype, device=x.device, requires_grad=True)
@@ -154,7 +200,8 @@ def fit_with_autograd(x, y, config: GDConfig = GDConfig(), progress: bool = Fals
         params.append(torch.stack([a, b]).detach())
         losses.append(loss.detach())
         loss.backward()
-        with torch.no_grad():  # the update itself must not become part of the next graph
+        # the update itself must not become part of the next graph
+        with torch.no_grad():
             a -= config.lr * a.grad
             b -= config.lr * b.grad
         a.grad = None
@@ -164,7 +211,9 @@ def fit_with_autograd(x, y, config: GDConfig = GDConfig(), progress: bool = Fals
     return _result(params, losses)
 
 
-def fit_with_optim(x, y, config: GDConfig = GDConfig(), progress: bool = False) -> FitResult:
+def fit_with_optim(
+    x, y, config: GDConfig = GDConfig(), progress: bool = False
+) -> FitResult:
     """Gradient descent with autograd and `torch.optim.SGD` doing the update."""
     check_xy(x, y)
     a = torch.tensor(config.a0, dtype=x.dtype, device=x.device, requires_grad=True)
@@ -191,12 +240,18 @@ FIT_METHODS: dict[str, Callable[..., FitResult]] = {
 
 
 def least_squares(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """The exact minimiser (a, b) of the squared error, from `torch.linalg.lstsq` in float64."""
+    """The exact minimiser (a, b) of the squared error, from `torch.linalg.lstsq`.
+
+    Computed in float64.
+    """
     check_xy(x, y)
     X = torch.stack([x, torch.ones_like(x)], dim=1).detach().cpu().double()  # (m, 2)
     if torch.allclose(X[:, 0], X[0, 0]):
-        raise ValueError("x is the same for every example, so the slope is not determined")
-    solution = torch.linalg.lstsq(X, y.detach().cpu().double().unsqueeze(1)).solution  # (2, 1)
+        raise ValueError(
+            "x is the same for every example, so the slope is not determined"
+        )
+    # shape (2, 1)
+    solution = torch.linalg.lstsq(X, y.detach().cpu().double().unsqueeze(1)).solution
     return solution[0, 0].item(), solution[1, 0].item()
 
 
@@ -209,14 +264,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="CSV file with flipper_length_mm and body_mass_g columns "
         "(default: the Palmer penguins shipped with the palmerpenguins package)",
     )
-    parser.add_argument("--method", choices=sorted(FIT_METHODS), default="optim", help="how gradients are found")
     parser.add_argument(
-        "--lr", type=cli.positive_float, default=GDConfig.lr, help="learning rate (default: %(default)s)"
+        "--method",
+        choices=sorted(FIT_METHODS),
+        default="optim",
+        help="how gradients are found",
     )
     parser.add_argument(
-        "--epochs", type=cli.positive_int, default=GDConfig.epochs, help="gradient steps (default: %(default)s)"
+        "--lr",
+        type=cli.positive_float,
+        default=GDConfig.lr,
+        help="learning rate (default: %(default)s)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--epochs",
+        type=cli.positive_int,
+        default=GDConfig.epochs,
+        help="gradient steps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="hide the progress bar"
+    )
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -229,23 +297,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"data: {x.shape[0]} penguins, fitted on {device}")
     print(
         f"gradient descent ({args.method}, lr={config.lr}, {config.epochs} steps): "
-        f"a = {fit.a:.4f} kg/cm, b = {fit.b:.4f} kg, MSE = {fit.losses[-1].item():.4f} kg^2"
+        f"a = {fit.a:.4f} kg/cm, b = {fit.b:.4f} kg, "
+        f"MSE = {fit.losses[-1].item():.4f} kg^2"
     )
-    print(f"least squares (torch.linalg.lstsq): a = {a_star:.4f} kg/cm, b = {b_star:.4f} kg")
-    print(f"largest gap to least squares: {max(abs(fit.a - a_star), abs(fit.b - b_star)):.2e}")
+    print(
+        "least squares (torch.linalg.lstsq): "
+        f"a = {a_star:.4f} kg/cm, b = {b_star:.4f} kg"
+    )
+    print(
+        "largest gap to least squares: "
+        f"{max(abs(fit.a - a_star), abs(fit.b - b_star)):.2e}"
+    )
     if not math.isfinite(fit.losses[-1].item()):
         print("the loss is not finite: gradient descent diverged; try a smaller --lr")
-    print(f"predicted mass of a penguin with a 200 mm flipper: {predict(0.0, fit.a, fit.b):.2f} kg")
+    print(
+        "predicted mass of a penguin with a 200 mm flipper: "
+        f"{predict(0.0, fit.a, fit.b):.2f} kg"
+    )
 
     figures = {
         "fit": plotting.scatter_with_lines(
             x_to_flipper(x).cpu(),
             y.cpu(),
-            {"gradient descent": lambda flipper: predict(flipper_to_x(flipper), fit.a, fit.b)},
+            {
+                "gradient descent": lambda flipper: predict(
+                    flipper_to_x(flipper), fit.a, fit.b
+                )
+            },
             xlabel="flipper length (mm)",
             ylabel="body mass (kg)",
         ),
-        "loss": plotting.loss_curves({args.method: fit.losses}, ylabel="mean squared error (kg$^2$)"),
+        "loss": plotting.loss_curves(
+            {args.method: fit.losses}, ylabel="mean squared error (kg$^2$)"
+        ),
     }
     for path in cli.save_figures(figures, args.out):
         print(f"saved {path}")

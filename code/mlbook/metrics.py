@@ -1,8 +1,9 @@
-"""Evaluating regression models: error metrics, a baseline, k-fold cross-validation, and leakage.
+"""Evaluating regression models: error metrics, a baseline, cross-validation, leakage.
 
-The chapter "Evaluating models" shows and runs these functions: MSE, RMSE, MAE and R^2 (checked
-against scikit-learn's), a mean-predicting baseline, k-fold splits that partition the data, and a
-cross-validation loop in which every data-dependent step happens inside the fold.
+The chapter "Evaluating models" shows and runs these functions: MSE, RMSE, MAE and R^2
+(checked against scikit-learn's), a mean-predicting baseline, k-fold splits that
+partition the data, and a cross-validation loop in which every data-dependent step
+happens inside the fold.
 """
 
 from __future__ import annotations
@@ -17,12 +18,20 @@ from mlbook.multivariable import least_squares
 Fit = Callable[[torch.Tensor, torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
 
 
-def _check_pair(y_true: torch.Tensor, y_pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _check_pair(
+    y_true: torch.Tensor, y_pred: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     for name, t in (("y_true", y_true), ("y_pred", y_pred)):
         if not isinstance(t, torch.Tensor) or t.ndim != 1:
-            raise ValueError(f"{name} must be a 1-D tensor of values, got {getattr(t, 'shape', type(t).__name__)}")
+            raise ValueError(
+                f"{name} must be a 1-D tensor of values, "
+                f"got {getattr(t, 'shape', type(t).__name__)}"
+            )
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred must have the same length, got {y_true.shape[0]} and {y_pred.shape[0]}")
+        raise ValueError(
+            "y_true and y_pred must have the same length, "
+            f"got {y_true.shape[0]} and {y_pred.shape[0]}"
+        )
     if y_true.numel() == 0:
         raise ValueError("cannot score zero predictions")
     if not (torch.isfinite(y_true).all() and torch.isfinite(y_pred).all()):
@@ -42,13 +51,19 @@ def rmse(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
 
 
 def mae(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
-    """Mean absolute error: like RMSE in units of y, but large errors count only in proportion."""
+    """Mean absolute error: like RMSE in units of y.
+
+    Unlike RMSE, large errors count only in proportion.
+    """
     y_true, y_pred = _check_pair(y_true, y_pred)
     return (y_pred - y_true).abs().mean().item()
 
 
 def r2(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
-    """Coefficient of determination 1 - SSE / SST: 1 is perfect, 0 is as good as predicting the mean."""
+    """Coefficient of determination 1 - SSE / SST.
+
+    1 is perfect, 0 is as good as predicting the mean.
+    """
     y_true, y_pred = _check_pair(y_true, y_pred)
     total = ((y_true - y_true.mean()) ** 2).sum()
     if total == 0:
@@ -56,26 +71,41 @@ def r2(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
     return (1.0 - ((y_pred - y_true) ** 2).sum() / total).item()
 
 
-def fit_mean_baseline(X: torch.Tensor, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+def fit_mean_baseline(
+    X: torch.Tensor, y: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model to beat: ignore the inputs and predict the training mean of y."""
     mean = y.double().mean()
     return lambda X_new: torch.full((X_new.shape[0],), mean.item(), dtype=torch.float64)
 
 
-def fit_least_squares(X: torch.Tensor, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+def fit_least_squares(
+    X: torch.Tensor, y: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """Ordinary least squares on all columns of X."""
     w, b = least_squares(X, y)
     return lambda X_new: X_new.double() @ w + b
 
 
-def k_fold_indices(m: int, k: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """k (train, validation) index pairs: a seeded shuffle cut into k near-equal validation folds."""
+def k_fold_indices(
+    m: int, k: int, seed: int = 0
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """k (train, validation) index pairs.
+
+    A seeded shuffle is cut into k near-equal validation folds.
+    """
     if not isinstance(k, int) or not 2 <= k <= m:
-        raise ValueError(f"k must be a whole number from 2 to the number of examples ({m}), got {k!r}")
+        raise ValueError(
+            f"k must be a whole number from 2 to the number of examples ({m}), "
+            f"got {k!r}"
+        )
     order = torch.randperm(m, generator=torch.Generator().manual_seed(seed))
     folds = torch.tensor_split(order, k)
     return [
-        (torch.cat([f for j, f in enumerate(folds) if j != i]).sort().values, fold.sort().values)
+        (
+            torch.cat([f for j, f in enumerate(folds) if j != i]).sort().values,
+            fold.sort().values,
+        )
         for i, fold in enumerate(folds)
     ]
 
@@ -88,16 +118,23 @@ def cross_validate(
     seed: int = 0,
     score: Callable[[torch.Tensor, torch.Tensor], float] = rmse,
 ) -> list[float]:
-    """The score of `fit` on each of k validation folds, each fitted on the other k - 1 folds only."""
+    """The score of `fit` on each of k validation folds.
+
+    Each is fitted on the other k - 1 folds only.
+    """
     scores = []
     for train, val in k_fold_indices(X.shape[0], k, seed):
-        model = fit(X[train], y[train])  # everything learned from data happens here, inside the fold
+        # everything learned from data happens here, inside the fold
+        model = fit(X[train], y[train])
         scores.append(score(y[val], model(X[val])))
     return scores
 
 
 def select_top_correlated(X: torch.Tensor, y: torch.Tensor, count: int) -> torch.Tensor:
-    """Indices of the `count` columns of X most correlated (in absolute value) with y."""
+    """Indices of the `count` columns of X most correlated with y.
+
+    Correlations are compared in absolute value.
+    """
     Xc, yc = X.double() - X.double().mean(dim=0), y.double() - y.double().mean()
     correlation = (Xc * yc[:, None]).sum(dim=0) / (Xc.norm(dim=0) * yc.norm() + 1e-12)
     return correlation.abs().argsort(descending=True)[:count]
@@ -114,7 +151,10 @@ def with_columns(columns: torch.Tensor) -> Fit:
 
 
 def with_feature_selection(count: int) -> Fit:
-    """A fit that first picks the `count` best-correlated columns of its own training data, then fits them."""
+    """A fit that first picks the `count` best-correlated columns, then fits them.
+
+    The columns are picked on its own training data.
+    """
 
     def fit(X: torch.Tensor, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         return with_columns(select_top_correlated(X, y, count))(X, y)
@@ -122,8 +162,13 @@ def with_feature_selection(count: int) -> Fit:
     return fit
 
 
-def pure_noise(m: int = 60, n: int = 1000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs and a target that are independent random numbers: no model can truly predict y."""
+def pure_noise(
+    m: int = 60, n: int = 1000, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and a target that are independent random numbers.
+
+    No model can truly predict y.
+    """
     generator = torch.Generator().manual_seed(seed)
     X = torch.randn(m, n, generator=generator, dtype=torch.float64)
     y = torch.randn(m, generator=generator, dtype=torch.float64)
@@ -131,32 +176,45 @@ def pure_noise(m: int = 60, n: int = 1000, seed: int = 0) -> tuple[torch.Tensor,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Evaluate a baseline and least squares on the diabetes data; show leakage on pure noise."""
+    """Evaluate a baseline and least squares on diabetes data; show leakage on noise."""
     from mlbook.regularization import load_diabetes_split
 
     parser = cli.make_parser("python -m mlbook.metrics", main.__doc__)
     parser.add_argument(
-        "--folds", type=cli.positive_int, default=5, help="k for k-fold cross-validation (default: %(default)s)"
+        "--folds",
+        type=cli.positive_int,
+        default=5,
+        help="k for k-fold cross-validation (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     X_train, y_train, X_test, y_test, names = load_diabetes_split(seed=args.seed)
     print(f"diabetes: {len(y_train)} training and {len(y_test)} test patients")
     figures = {}
-    for name, fit in (("mean baseline", fit_mean_baseline), ("least squares", fit_least_squares)):
+    for name, fit in (
+        ("mean baseline", fit_mean_baseline),
+        ("least squares", fit_least_squares),
+    ):
         model = fit(X_train, y_train)
         pred = model(X_test)
         residuals = plotting.residual_plot(pred, y_test - pred, "disease progression")
         figures[name.replace(" ", "_") + "_residuals"] = residuals
         folds = cross_validate(fit, X_train, y_train, k=args.folds, seed=args.seed)
         print(
-            f"{name:14} test RMSE {rmse(y_test, pred):6.1f}  MAE {mae(y_test, pred):6.1f}  "
+            f"{name:14} test RMSE {rmse(y_test, pred):6.1f}  "
+            f"MAE {mae(y_test, pred):6.1f}  "
             f"R^2 {r2(y_test, pred):5.2f}   "
-            f"{args.folds}-fold RMSE {sum(folds) / len(folds):6.1f} (folds {min(folds):.1f} to {max(folds):.1f})"
+            f"{args.folds}-fold RMSE {sum(folds) / len(folds):6.1f} "
+            f"(folds {min(folds):.1f} to {max(folds):.1f})"
         )
     X, y = pure_noise(n=200 if args.dry_run else 1000, seed=args.seed)
-    leaky_columns = select_top_correlated(X, y, 10)  # chosen using ALL the data: the leak
-    leaky = cross_validate(with_columns(leaky_columns), X, y, k=args.folds, seed=args.seed, score=r2)
-    honest = cross_validate(with_feature_selection(10), X, y, k=args.folds, seed=args.seed, score=r2)
+    # chosen using ALL the data: the leak
+    leaky_columns = select_top_correlated(X, y, 10)
+    leaky = cross_validate(
+        with_columns(leaky_columns), X, y, k=args.folds, seed=args.seed, score=r2
+    )
+    honest = cross_validate(
+        with_feature_selection(10), X, y, k=args.folds, seed=args.seed, score=r2
+    )
     print(
         f"pure noise, 10 of {X.shape[1]} features selected: cross-validated R^2 "
         f"{sum(leaky) / len(leaky):.2f} if selected on all data (leakage), "

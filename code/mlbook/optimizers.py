@@ -1,8 +1,9 @@
-"""Gradient-descent optimisers written out by hand, and a loop to compare them on one problem.
+"""Gradient-descent optimisers written out by hand, and a loop to compare them.
 
-The chapter "Optimisation and convergence" shows these classes: plain and momentum SGD, Adagrad
-and Adam, each a few lines that do what the `torch.optim` class of the same name does (the
-tests check them step by step against it), plus full-batch and mini-batch training of a line.
+The chapter "Optimisation and convergence" shows these classes: plain and momentum SGD,
+Adagrad and Adam, each a few lines that do what the `torch.optim` class of the same name
+does (the tests check them step by step against it), plus full-batch and mini-batch
+training of a line.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from tqdm import tqdm
 
 from mlbook import cli, multivariable, plotting
 from mlbook.device import get_device
-from mlbook.linear_regression import check_xy, least_squares, loss_grid, predict, squared_error
+from mlbook.linear_regression import (
+    check_xy,
+    least_squares,
+    loss_grid,
+    predict,
+    squared_error,
+)
 
 
 def make_line_data(
@@ -27,11 +34,16 @@ def make_line_data(
     x_range: tuple[float, float] = (1.0, 5.0),
     seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Synthetic data with a known true line: x uniform on x_range, y = a x + b + Gaussian noise."""
+    """Synthetic data with a known true line.
+
+    x is uniform on x_range, y = a x + b + Gaussian noise.
+    """
     if not isinstance(m, int) or m < 2:
         raise ValueError(f"m must be a whole number of at least 2, got {m!r}")
     if not x_range[1] > x_range[0]:
-        raise ValueError(f"x_range must be (low, high) with low < high, got {x_range!r}")
+        raise ValueError(
+            f"x_range must be (low, high) with low < high, got {x_range!r}"
+        )
     if noise < 0:
         raise ValueError(f"noise must be at least 0, got {noise!r}")
     generator = torch.Generator().manual_seed(seed)
@@ -40,23 +52,28 @@ def make_line_data(
 
 
 def hessian(x: torch.Tensor) -> torch.Tensor:
-    """The (constant) 2 x 2 matrix of second derivatives of the mean squared error over (a, b)."""
+    """The (constant) 2 x 2 matrix of second derivatives of the MSE over (a, b)."""
     return multivariable.hessian(x[:, None])  # one feature: X is (m, 1)
 
 
 def largest_stable_lr(x: torch.Tensor) -> float:
-    """2 / (largest eigenvalue of the Hessian): plain gradient descent diverges above this."""
+    """2 / (largest eigenvalue of the Hessian).
+
+    Plain gradient descent diverges above this learning rate.
+    """
     return 2.0 / torch.linalg.eigvalsh(hessian(x)).max().item()
 
 
 class HandOptimizer:
-    """What every `torch.optim` optimiser does: keep per-parameter state, update in `step()`."""
+    """The shape of every `torch.optim` optimiser: per-parameter state, and `step()`."""
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float):
         self.params = list(params)
         if not self.params:
             raise ValueError("the optimiser needs at least one parameter")
-        if not all(isinstance(p, torch.Tensor) and p.requires_grad for p in self.params):
+        if not all(
+            isinstance(p, torch.Tensor) and p.requires_grad for p in self.params
+        ):
             raise ValueError("every parameter must be a tensor with requires_grad=True")
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a finite number above 0, got {lr!r}")
@@ -78,7 +95,10 @@ class HandOptimizer:
 
 
 class SGD(HandOptimizer):
-    """p <- p - lr * v, where v = momentum * v + g (v = g when momentum is 0), as torch.optim.SGD."""
+    """p <- p - lr * v, where v = momentum * v + g, as torch.optim.SGD.
+
+    v = g when momentum is 0.
+    """
 
     def __init__(self, params, lr: float, momentum: float = 0.0):
         super().__init__(params, lr)
@@ -95,7 +115,10 @@ class SGD(HandOptimizer):
 
 
 class Adagrad(HandOptimizer):
-    """p <- p - lr * g / (sqrt(sum of all past g^2) + eps), per entry, as torch.optim.Adagrad."""
+    """p <- p - lr * g / (sqrt(sum of all past g^2) + eps), as torch.optim.Adagrad.
+
+    The update is per entry.
+    """
 
     def __init__(self, params, lr: float = 0.01, eps: float = 1e-10):
         super().__init__(params, lr)
@@ -107,9 +130,18 @@ class Adagrad(HandOptimizer):
 
 
 class Adam(HandOptimizer):
-    """Momentum on g and on g^2, both bias-corrected: p <- p - lr * m_hat / (sqrt(v_hat) + eps)."""
+    """Momentum on g and on g^2, both bias-corrected.
 
-    def __init__(self, params, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    p <- p - lr * m_hat / (sqrt(v_hat) + eps).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
         super().__init__(params, lr)
         if not all(0.0 <= beta < 1.0 for beta in betas):
             raise ValueError(f"betas must both be in [0, 1), got {betas!r}")
@@ -120,14 +152,18 @@ class Adam(HandOptimizer):
         t = state["t"] = state.get("t", 0) + 1
         state["m"] = beta1 * state.get("m", torch.zeros_like(p)) + (1 - beta1) * g
         state["v"] = beta2 * state.get("v", torch.zeros_like(p)) + (1 - beta2) * g * g
-        m_hat = state["m"] / (1 - beta1**t)  # early averages are biased towards their zero start
+        # early averages are biased towards their zero start
+        m_hat = state["m"] / (1 - beta1**t)
         v_hat = state["v"] / (1 - beta2**t)
         p -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
 
 
 @dataclass(frozen=True)
 class Run:
-    """One training run: the full-data loss and the parameters (a, b) before each step and after the last."""
+    """One training run: the full-data loss and the parameters (a, b) at each step.
+
+    Both are recorded before each step and after the last.
+    """
 
     losses: torch.Tensor  # (steps + 1,)
     path: torch.Tensor  # (steps + 1, 2)
@@ -143,18 +179,22 @@ def train(
     seed: int = 0,
     progress: bool = False,
 ) -> Run:
-    """Fit y_hat = a x + b with any optimiser; each step uses a mini-batch (all data if batch_size is None).
+    """Fit y_hat = a x + b with any optimiser; each step uses a mini-batch.
 
-    Mini-batches walk through a fresh random order of the examples each epoch, so every example is
-    used once per pass. The recorded loss is always on all the data, so runs compare fairly.
+    The mini-batch is all the data if batch_size is None. Mini-batches walk through a
+    fresh random order of the examples each epoch, so every example is used once per
+    pass. The recorded loss is always on all the data, so runs compare fairly.
     """
     check_xy(x, y)
     if not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a whole number of at least 0, got {steps!r}")
     m = x.shape[0]
-    if batch_size is not None and not (isinstance(batch_size, int) and 1 <= batch_size <= m):
+    if batch_size is not None and not (
+        isinstance(batch_size, int) and 1 <= batch_size <= m
+    ):
         raise ValueError(
-            f"batch_size must be a whole number from 1 to {m} (the number of examples), got {batch_size!r}"
+            f"batch_size must be a whole number from 1 to {m} "
+            f"(the number of examples), got {batch_size!r}"
         )
     a = torch.tensor(start[0], dtype=x.dtype, device=x.device, requires_grad=True)
     b = torch.tensor(start[1], dtype=x.dtype, device=x.device, requires_grad=True)
@@ -183,12 +223,16 @@ def train(
 
 
 def steps_to_reach(losses: torch.Tensor, target: float) -> int | None:
-    """The first step at which the loss is at most `target`, or None if it never gets there."""
+    """The first step at which the loss is at most `target`.
+
+    None if it never gets there.
+    """
     hits = torch.nonzero(losses <= target)
     return int(hits[0, 0]) if hits.numel() else None
 
 
-#: The chapter's comparison: each optimiser with a learning rate that suits it on this problem.
+#: The chapter's comparison: each optimiser with a learning rate that suits it on
+#: this problem.
 OPTIMIZERS: dict[str, Callable[[list[torch.Tensor]], HandOptimizer]] = {
     "SGD": lambda p: SGD(p, lr=0.08),
     "SGD + momentum": lambda p: SGD(p, lr=0.02, momentum=0.9),
@@ -201,10 +245,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Compare SGD, momentum, Adagrad and Adam on one line-fitting problem."""
     parser = cli.make_parser("python -m mlbook.optimizers", main.__doc__)
     parser.add_argument(
-        "--steps", type=cli.positive_int, default=300, help="steps per optimiser (default: %(default)s)"
+        "--steps",
+        type=cli.positive_int,
+        default=300,
+        help="steps per optimiser (default: %(default)s)",
     )
-    parser.add_argument("--batch-size", type=cli.positive_int, default=None, help="mini-batch size (default: all data)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument(
+        "--batch-size",
+        type=cli.positive_int,
+        default=None,
+        help="mini-batch size (default: all data)",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="hide the progress bars"
+    )
     args = parser.parse_args(argv)
     device = get_device(args.device)
     x, y = make_line_data(seed=args.seed)
@@ -212,19 +266,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps = 5 if args.dry_run else args.steps
     best = squared_error(predict(x, *least_squares(x, y)), y).item()
     target = 1.01 * best
-    print(f"{x.shape[0]} examples on {device}; least-squares loss {best:.4f}; target {target:.4f} (within 1%)")
-    print(f"largest stable learning rate for plain gradient descent: {largest_stable_lr(x.cpu()):.4f}")
+    print(
+        f"{x.shape[0]} examples on {device}; least-squares loss {best:.4f}; "
+        f"target {target:.4f} (within 1%)"
+    )
+    print(
+        "largest stable learning rate for plain gradient descent: "
+        f"{largest_stable_lr(x.cpu()):.4f}"
+    )
     runs = {}
     for name, make in OPTIMIZERS.items():
-        runs[name] = train(x, y, make, steps, batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
+        runs[name] = train(
+            x,
+            y,
+            make,
+            steps,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
         reached = steps_to_reach(runs[name].losses, target)
         print(
             f"{name:15} final loss {runs[name].losses[-1].item():.4f}   "
-            f"steps to target: {reached if reached is not None else f'not within {steps}'}"
+            "steps to target: "
+            f"{reached if reached is not None else f'not within {steps}'}"
         )
     a_values, b_values = torch.linspace(-0.5, 3.0, 71), torch.linspace(-4.0, 1.0, 71)
     figures = {
-        "losses": plotting.loss_curves({n: r.losses for n, r in runs.items()}, ylabel="mean squared error"),
+        "losses": plotting.loss_curves(
+            {n: r.losses for n, r in runs.items()}, ylabel="mean squared error"
+        ),
         "paths": plotting.contour_with_paths(
             a_values,
             b_values,

@@ -1,7 +1,8 @@
 """Figures the chapters and the command-line examples share, drawn with matplotlib.
 
-Each function returns a `BookFigure`: a matplotlib figure made without pyplot, so nothing is kept
-in a global figure list. A notebook shows it as a PNG image, a script saves it with `savefig`.
+Each function returns a `BookFigure`: a matplotlib figure made without pyplot, so
+nothing is kept in a global figure list. A notebook shows it as a PNG image, a script
+saves it with `savefig`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ LINESTYLES = ("-", "--", "-.", ":")
 
 
 class BookFigure(Figure):
-    """A matplotlib figure that Jupyter displays as a PNG image, with no pyplot involved."""
+    """A matplotlib figure that Jupyter displays as a PNG image, made without pyplot."""
 
     def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
-        # No bbox_inches="tight": it draws the figure twice, and constrained layout already fits it.
+        # No bbox_inches="tight": it draws the figure twice, and constrained layout
+        # already fits it.
         self.savefig(buffer, format="png", dpi=100)
         return buffer.getvalue()
 
@@ -44,15 +46,24 @@ def scatter_with_lines(
     x_range: tuple[float, float] | None = None,
     size: tuple[float, float] = (6.0, 4.0),
 ) -> Figure:
-    """The data as points and each model in `lines` (a function of x) as a line over `x_range`."""
+    """The data as points and each model in `lines` as a line over `x_range`.
+
+    Each model is a function of x.
+    """
     fig = new_figure(size)
     ax = fig.add_subplot()
-    ax.scatter(_as_numpy(x), _as_numpy(y), s=12, alpha=0.6, color="tab:gray", label="data")
+    ax.scatter(
+        _as_numpy(x), _as_numpy(y), s=12, alpha=0.6, color="tab:gray", label="data"
+    )
     lo, hi = x_range if x_range is not None else (x.min().item(), x.max().item())
     grid = torch.linspace(lo, hi, 200)
     for i, (label, line) in enumerate(lines.items()):
         ax.plot(
-            _as_numpy(grid), _as_numpy(line(grid)), linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=2, label=label
+            _as_numpy(grid),
+            _as_numpy(line(grid)),
+            linestyle=LINESTYLES[i % len(LINESTYLES)],
+            linewidth=2,
+            label=label,
         )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -69,7 +80,10 @@ def loss_curves(
     xlabel: str = "step",
     x=None,
 ) -> Figure:
-    """Loss against step (or against `x`) for each run in `curves`, on a log scale by default."""
+    """Loss against step (or against `x`) for each run in `curves`.
+
+    On a log scale by default.
+    """
     fig = new_figure(size)
     ax = fig.add_subplot()
     for i, (label, losses) in enumerate(curves.items()):
@@ -99,11 +113,21 @@ def loss_surface_3d(
     zlabel: str,
     size: tuple[float, float] = (6.0, 4.5),
 ) -> Figure:
-    """The loss over a grid of (a, b) as a 3-D surface; `losses` has shape (len(b), len(a))."""
+    """The loss over a grid of (a, b) as a 3-D surface.
+
+    `losses` has shape (len(b), len(a)).
+    """
     fig = new_figure(size)
     ax = fig.add_subplot(projection="3d")
     A, B = torch.meshgrid(a_values, b_values, indexing="xy")  # both (len(b), len(a))
-    ax.plot_surface(_as_numpy(A), _as_numpy(B), _as_numpy(losses), cmap="viridis", linewidth=0, antialiased=True)
+    ax.plot_surface(
+        _as_numpy(A),
+        _as_numpy(B),
+        _as_numpy(losses),
+        cmap="viridis",
+        linewidth=0,
+        antialiased=True,
+    )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_zlabel(zlabel)
@@ -125,8 +149,8 @@ def contour_with_paths(
 ) -> Figure:
     """Contours of the loss with each (n, 2) path of (a, b) points drawn on top.
 
-    The contour levels are spaced geometrically, so the floor of the bowl, where the paths end,
-    gets as many contours as its steep walls.
+    The contour levels are spaced geometrically, so the floor of the bowl, where the
+    paths end, gets as many contours as its steep walls.
     """
     fig = new_figure(size)
     ax = fig.add_subplot()
@@ -134,16 +158,33 @@ def contour_with_paths(
     positive = losses[losses > 0]
     if positive.numel() and positive.max() > positive.min():
         low, high = positive.min().item(), positive.max().item()
-        heights = _as_numpy(torch.logspace(0, torch.log10(torch.tensor(high / low)).item(), levels + 1)[1:] * low)
+        decades = torch.log10(torch.tensor(high / low)).item()
+        heights = _as_numpy(torch.logspace(0, decades, levels + 1)[1:] * low)
     else:  # a loss of exactly zero somewhere (or a flat grid): evenly spaced levels
         heights = levels
-    contours = ax.contour(_as_numpy(A), _as_numpy(B), _as_numpy(losses), levels=heights, cmap="viridis")
+    contours = ax.contour(
+        _as_numpy(A), _as_numpy(B), _as_numpy(losses), levels=heights, cmap="viridis"
+    )
     fig.colorbar(contours, ax=ax, label=zlabel, format="%.3g")
     for i, (label, path) in enumerate(paths.items()):
         p = _as_numpy(path)
-        ax.plot(p[:, 0], p[:, 1], marker="o", markersize=3, linestyle=LINESTYLES[i % len(LINESTYLES)], label=label)
+        ax.plot(
+            p[:, 0],
+            p[:, 1],
+            marker="o",
+            markersize=3,
+            linestyle=LINESTYLES[i % len(LINESTYLES)],
+            label=label,
+        )
     if optimum is not None:
-        ax.plot(*optimum, marker="*", markersize=14, color="black", linestyle="none", label="least squares")
+        ax.plot(
+            *optimum,
+            marker="*",
+            markersize=14,
+            color="black",
+            linestyle="none",
+            label="least squares",
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if paths or optimum is not None:
@@ -152,15 +193,28 @@ def contour_with_paths(
 
 
 def predicted_vs_actual(
-    y: torch.Tensor, y_hat: torch.Tensor, label: str, size: tuple[float, float] = (4.5, 4.5)
+    y: torch.Tensor,
+    y_hat: torch.Tensor,
+    label: str,
+    size: tuple[float, float] = (4.5, 4.5),
 ) -> Figure:
-    """Each prediction against its true value; a perfect model puts every point on the diagonal."""
+    """Each prediction against its true value.
+
+    A perfect model puts every point on the diagonal.
+    """
     fig = new_figure(size)
     ax = fig.add_subplot()
     ax.scatter(_as_numpy(y), _as_numpy(y_hat), s=12, alpha=0.6, color="tab:blue")
     low = min(y.min().item(), y_hat.min().item())
     high = max(y.max().item(), y_hat.max().item())
-    ax.plot([low, high], [low, high], color="black", linewidth=1, linestyle="--", label="perfect prediction")
+    ax.plot(
+        [low, high],
+        [low, high],
+        color="black",
+        linewidth=1,
+        linestyle="--",
+        label="perfect prediction",
+    )
     ax.set_xlabel(f"measured {label}")
     ax.set_ylabel(f"predicted {label}")
     ax.set_aspect("equal")
@@ -169,12 +223,20 @@ def predicted_vs_actual(
 
 
 def residual_plot(
-    y_pred: torch.Tensor, residuals: torch.Tensor, label: str, size: tuple[float, float] = (6.0, 3.5)
+    y_pred: torch.Tensor,
+    residuals: torch.Tensor,
+    label: str,
+    size: tuple[float, float] = (6.0, 3.5),
 ) -> Figure:
-    """Residuals (true - predicted) against predictions; a good model leaves a patternless band around 0."""
+    """Residuals (true - predicted) against predictions.
+
+    A good model leaves a patternless band around 0.
+    """
     fig = new_figure(size)
     ax = fig.add_subplot()
-    ax.scatter(_as_numpy(y_pred), _as_numpy(residuals), s=12, alpha=0.6, color="tab:blue")
+    ax.scatter(
+        _as_numpy(y_pred), _as_numpy(residuals), s=12, alpha=0.6, color="tab:blue"
+    )
     ax.axhline(0.0, color="black", linewidth=1, linestyle="--")
     ax.set_xlabel(f"predicted {label}")
     ax.set_ylabel("residual (true − predicted)")

@@ -1,9 +1,10 @@
-"""Regularisation: penalise large weights to trade a little training error for stability.
+"""Regularisation: penalise large weights to trade some training error for stability.
 
-The chapter "Regularisation" shows and runs these functions: ridge regression (L2) in closed form
-and as `weight_decay` in a PyTorch optimiser, the lasso (L1) by proximal gradient descent, which
-sets weights exactly to zero, the choice of strength on validation data, and a simulation that
-splits the error of a model into bias and variance.
+The chapter "Regularisation" shows and runs these functions: ridge regression (L2) in
+closed form and as `weight_decay` in a PyTorch optimiser, the lasso (L1) by proximal
+gradient descent, which sets weights exactly to zero, the choice of strength on
+validation data, and a simulation that splits the error of a model into bias and
+variance.
 """
 
 from __future__ import annotations
@@ -22,39 +23,52 @@ from mlbook.metrics import mse
 from mlbook.multivariable import check_Xy
 
 
-def _check(X: torch.Tensor, y: torch.Tensor, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _check(
+    X: torch.Tensor, y: torch.Tensor, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     check_Xy(X, y)
     if not (isinstance(lam, (int, float)) and lam >= 0):
-        raise ValueError(f"the regularisation strength must be a number of at least 0, got {lam!r}")
+        raise ValueError(
+            f"the regularisation strength must be a number of at least 0, got {lam!r}"
+        )
     return X.detach().cpu().double(), y.detach().cpu().double()
 
 
 def ridge(X: torch.Tensor, y: torch.Tensor, lam: float) -> tuple[torch.Tensor, float]:
-    """Minimise (1/m) ||X w + b - y||^2 + lam ||w||^2 exactly; the intercept b is not penalised.
+    """Minimise (1/m) ||X w + b - y||^2 + lam ||w||^2 exactly.
 
-    Centring removes b; setting the gradient (2/m) Xc^T (Xc w - yc) + 2 lam w to zero gives
-    (Xc^T Xc / m + lam I) w = Xc^T yc / m, solvable for any lam > 0 even when X^T X is singular.
+    The intercept b is not penalised. Centring removes b; setting the gradient
+    (2/m) Xc^T (Xc w - yc) + 2 lam w to zero gives
+    (Xc^T Xc / m + lam I) w = Xc^T yc / m,
+    solvable for any lam > 0 even when X^T X is singular.
     """
     X, y = _check(X, y, lam)
     x_mean, y_mean = X.mean(dim=0), y.mean()
     Xc, yc = X - x_mean, y - y_mean
     m, n = X.shape
-    w = torch.linalg.solve(Xc.T @ Xc / m + lam * torch.eye(n, dtype=X.dtype), Xc.T @ yc / m)
+    w = torch.linalg.solve(
+        Xc.T @ Xc / m + lam * torch.eye(n, dtype=X.dtype), Xc.T @ yc / m
+    )
     return w, (y_mean - x_mean @ w).item()
 
 
 def ridge_by_weight_decay(
     X: torch.Tensor, y: torch.Tensor, lam: float, lr: float = 0.1, steps: int = 2000
 ) -> tuple[torch.Tensor, float]:
-    """The same ridge model trained by SGD, whose `weight_decay` (= 2 lam, the penalty's gradient) acts on w only."""
+    """The same ridge model trained by SGD, whose `weight_decay` acts on w only.
+
+    The weight decay is 2 lam, the penalty's gradient.
+    """
     X, y = _check(X, y, lam)
     model = torch.nn.Linear(X.shape[1], 1, dtype=torch.float64)
     torch.nn.init.zeros_(model.weight)
     torch.nn.init.zeros_(model.bias)
     optimizer = torch.optim.SGD(
         [
-            {"params": [model.weight], "weight_decay": 2 * lam},  # d/dw of lam ||w||^2 is 2 lam w
-            {"params": [model.bias], "weight_decay": 0.0},  # the intercept is not penalised
+            # d/dw of lam ||w||^2 is 2 lam w
+            {"params": [model.weight], "weight_decay": 2 * lam},
+            # the intercept is not penalised
+            {"params": [model.bias], "weight_decay": 0.0},
         ],
         lr=lr,
     )
@@ -78,13 +92,14 @@ def lasso(
     lr: float | None = None,
     start: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, float]:
-    """Minimise (1/m) ||X w + b - y||^2 + lam ||w||_1 by accelerated proximal gradient descent (FISTA).
+    """Minimise (1/m) ||X w + b - y||^2 + lam ||w||_1 by proximal gradient descent.
 
-    Each step is a gradient step on the squared error, then `soft_threshold` for the penalty:
-    the |w| term has no gradient at 0, and this step is what lands weights exactly on 0. The
-    gradient is taken at a look-ahead point z, a momentum step past the current w (as in the
-    optimisation chapter), which makes convergence much faster on badly conditioned data.
-    `start` (default: all zeros) lets a path of strengths begin each fit from the previous one.
+    The descent is accelerated (FISTA). Each step is a gradient step on the squared
+    error, then `soft_threshold` for the penalty: the |w| term has no gradient at 0, and
+    this step is what lands weights exactly on 0. The gradient is taken at a look-ahead
+    point z, a momentum step past the current w (as in the optimisation chapter), which
+    makes convergence much faster on badly conditioned data. `start` (default: all
+    zeros) lets a path of strengths begin each fit from the previous one.
     """
     X, y = _check(X, y, lam)
     x_mean, y_mean = X.mean(dim=0), y.mean()
@@ -92,7 +107,11 @@ def lasso(
     m = X.shape[0]
     if lr is None:  # 1 / (largest curvature of the squared error): always stable
         lr = 1.0 / torch.linalg.eigvalsh(2 * Xc.T @ Xc / m).max().item()
-    w = torch.zeros(X.shape[1], dtype=X.dtype) if start is None else start.detach().cpu().double().clone()
+    w = (
+        torch.zeros(X.shape[1], dtype=X.dtype)
+        if start is None
+        else start.detach().cpu().double().clone()
+    )
     z, t = w, 1.0
     for _ in range(steps):
         gradient = 2.0 / m * Xc.T @ (Xc @ z - yc)
@@ -103,8 +122,13 @@ def lasso(
     return w, (y_mean - x_mean @ w).item()
 
 
-def lasso_path(X: torch.Tensor, y: torch.Tensor, strengths: Sequence[float], steps: int = 200) -> torch.Tensor:
-    """Lasso weights for each strength in increasing order, each fit warm-started from the last: (k, n)."""
+def lasso_path(
+    X: torch.Tensor, y: torch.Tensor, strengths: Sequence[float], steps: int = 200
+) -> torch.Tensor:
+    """Lasso weights for each strength in increasing order: shape (k, n).
+
+    Each fit is warm-started from the last.
+    """
     if list(strengths) != sorted(strengths):
         raise ValueError("strengths must be in increasing order for warm starts")
     weights, w = [], None
@@ -139,15 +163,22 @@ def bias_variance(
     strengths: Sequence[float],
     data_sets: int = 200,
 ) -> dict[str, list[float]]:
-    """Fit ridge on many independent training sets; split the error at `grid` into bias^2 and variance.
+    """Fit ridge on many independent training sets, and split its error at `grid`.
 
-    For each strength, average over the grid of (mean prediction - truth)^2 (bias squared) and of
-    the spread of the predictions across data sets (variance).
+    The error splits into bias^2 and variance: for each strength, average over the grid
+    of (mean prediction - truth)^2 (bias squared) and of the spread of the predictions
+    across data sets (variance).
     """
     if data_sets < 2:
-        raise ValueError(f"need at least 2 data sets to measure variance, got {data_sets}")
+        raise ValueError(
+            f"need at least 2 data sets to measure variance, got {data_sets}"
+        )
     Phi_grid = features(grid)
-    result: dict[str, list[float]] = {"strength": list(strengths), "bias2": [], "variance": []}
+    result: dict[str, list[float]] = {
+        "strength": list(strengths),
+        "bias2": [],
+        "variance": [],
+    }
     samples = [make_data(seed) for seed in range(data_sets)]
     for lam in strengths:
         predictions = []
@@ -155,41 +186,66 @@ def bias_variance(
             w, b = ridge(features(x), y, lam)
             predictions.append(Phi_grid.double() @ w + b)
         stacked = torch.stack(predictions)  # (data_sets, len(grid))
-        result["bias2"].append(((stacked.mean(dim=0) - truth(grid).double()) ** 2).mean().item())
+        result["bias2"].append(
+            ((stacked.mean(dim=0) - truth(grid).double()) ** 2).mean().item()
+        )
         result["variance"].append(stacked.var(dim=0, unbiased=False).mean().item())
     return result
 
 
-#: The diabetes measurements, in the order of scikit-learn's file (s1 to s6 are blood serum values).
+#: The diabetes measurements, in the order of scikit-learn's file (s1 to s6 are blood
+#: serum values).
 DIABETES_FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
 
 
-def load_diabetes_split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
-    """scikit-learn's diabetes data (Efron et al., 2004: 442 patients, 10 measurements), read from the
-    files that ship inside scikit-learn, split 75/25 and standardised with training statistics.
+def load_diabetes_split(
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+    """scikit-learn's diabetes data (Efron et al., 2004: 442 patients, 10 measurements),
+    read from the files that ship inside scikit-learn, split 75/25 and standardised with
+    training statistics.
 
-    Returns X_train, y_train, X_val, y_val and the feature names. The files are read directly
-    (scikit-learn itself is not imported, which would take a second).
+    Returns X_train, y_train, X_val, y_val and the feature names. The files are read
+    directly (scikit-learn itself is not imported, which would take a second).
     """
     spec = util.find_spec("sklearn")
     if spec is None or spec.origin is None:
-        raise FileNotFoundError("scikit-learn is not installed: pip install scikit-learn")
+        raise FileNotFoundError(
+            "scikit-learn is not installed: pip install scikit-learn"
+        )
     folder = Path(spec.origin).parent / "datasets" / "data"
-    X = torch.from_numpy(numpy.loadtxt(folder / "diabetes_data_raw.csv.gz"))  # (442, 10)
+    # shape (442, 10)
+    X = torch.from_numpy(numpy.loadtxt(folder / "diabetes_data_raw.csv.gz"))
     y = torch.from_numpy(numpy.loadtxt(folder / "diabetes_target.csv.gz"))  # (442,)
     if X.shape != (442, len(DIABETES_FEATURES)) or y.shape != (442,):
-        raise ValueError(f"unexpected diabetes files in {folder}: shapes {tuple(X.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"unexpected diabetes files in {folder}: "
+            f"shapes {tuple(X.shape)} and {tuple(y.shape)}"
+        )
     train, val = train_test_indices(X.shape[0], test_fraction=0.25, seed=seed)
     scaler = Standardizer().fit(X[train])
-    return scaler.transform(X[train]), y[train], scaler.transform(X[val]), y[val], list(DIABETES_FEATURES)
+    return (
+        scaler.transform(X[train]),
+        y[train],
+        scaler.transform(X[val]),
+        y[val],
+        list(DIABETES_FEATURES),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Ridge and lasso on the diabetes data: weights, exact zeros, and the strength chosen on validation data."""
+    """Ridge and lasso on the diabetes data: weights and exact zeros.
+
+    The strength is chosen on validation data.
+    """
     parser = cli.make_parser("python -m mlbook.regularization", main.__doc__)
     args = parser.parse_args(argv)
     X_train, y_train, X_val, y_val, names = load_diabetes_split(seed=args.seed)
-    strengths = [0.0, 0.1, 1.0] if args.dry_run else [0.0, 0.01, 0.1, 1.0, 3.0, 10.0, 30.0, 100.0]
+    strengths = (
+        [0.0, 0.1, 1.0]
+        if args.dry_run
+        else [0.0, 0.01, 0.1, 1.0, 3.0, 10.0, 30.0, 100.0]
+    )
     l2 = validation_curve(ridge, X_train, y_train, X_val, y_val, strengths)
     l1 = validation_curve(
         lambda X, y, lam: lasso(X, y, lam, steps=200 if args.dry_run else 2000),
@@ -199,13 +255,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         y_val,
         strengths,
     )
-    print(f"diabetes: {len(y_train)} training and {len(y_val)} validation patients, {len(names)} standardised features")
-    print(f"{'strength':>9} {'ridge val MSE':>14} {'lasso val MSE':>14} {'lasso zeros':>12}")
+    print(
+        f"diabetes: {len(y_train)} training and {len(y_val)} validation patients, "
+        f"{len(names)} standardised features"
+    )
+    print(
+        f"{'strength':>9} {'ridge val MSE':>14} "
+        f"{'lasso val MSE':>14} {'lasso zeros':>12}"
+    )
     for lam, r, s in zip(strengths, l2["validation"], l1["validation"], strict=True):
         w, _ = lasso(X_train, y_train, lam, steps=200 if args.dry_run else 2000)
         print(f"{lam:9.3g} {r:14.1f} {s:14.1f} {int((w == 0).sum()):12d}")
     figure = plotting.loss_curves(
-        {"ridge": torch.tensor(l2["validation"]), "lasso": torch.tensor(l1["validation"])},
+        {
+            "ridge": torch.tensor(l2["validation"]),
+            "lasso": torch.tensor(l1["validation"]),
+        },
         ylabel="validation MSE",
         xlabel="strength (position in the list)",
         log=False,
