@@ -143,3 +143,17 @@ def test_bad_arguments_give_one_line_and_status_2(module, args, message, tmp_pat
 def test_errors_through_a_real_python_dash_m(args, message, tmp_path):
     result = run_module("linear_regression", *args, cwd=tmp_path)
     check_one_line_error(result.returncode, result.stderr, message)
+
+
+@pytest.mark.parametrize("module", ["linear_regression", "multivariable", "optimizers"])
+def test_training_examples_show_a_progress_bar_unless_told_not_to(module, capsys):
+    main = importlib.import_module(f"mlbook.{module}").main
+    assert "--no-progress" in help_text(module, capsys)
+    assert main(["--dry-run"]) == 0
+    assert "|" in capsys.readouterr().err  # tqdm's bar, on stderr
+    assert main(["--dry-run", "--no-progress"]) == 0
+    assert "|" not in capsys.readouterr().err
+
+
+def test_examples_without_training_have_no_progress_option(capsys):
+    assert "--no-progress" not in help_text("basis", capsys)

@@ -56,8 +56,11 @@ def output_folder(text: str) -> Path:
     return path
 
 
-def make_parser(prog: str, description: str) -> ArgumentParser:
-    """A parser with the options every example shares: --device, --seed and --out."""
+def make_parser(prog: str, description: str, progress: bool = False) -> ArgumentParser:
+    """A parser with the options every example shares: --device, --seed and --out.
+
+    With `progress`, also --no-progress, for examples that show a progress bar.
+    """
     parser = ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "--device",
@@ -76,6 +79,10 @@ def make_parser(prog: str, description: str) -> ArgumentParser:
         action="store_true",
         help="run a tiny version quickly (used by the tests)",
     )
+    if progress:
+        parser.add_argument(
+            "--no-progress", action="store_true", help="hide the progress bar"
+        )
     return parser
 
 

@@ -257,7 +257,9 @@ def least_squares(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Fit the penguins' body mass to flipper length and compare with least squares."""
-    parser = cli.make_parser("python -m mlbook.linear_regression", main.__doc__)
+    parser = cli.make_parser(
+        "python -m mlbook.linear_regression", main.__doc__, progress=True
+    )
     parser.add_argument(
         "--data",
         default=None,
@@ -281,9 +283,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=cli.positive_int,
         default=GDConfig.epochs,
         help="gradient steps (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--no-progress", action="store_true", help="hide the progress bar"
     )
     args = parser.parse_args(argv)
 

@@ -190,7 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Compare training with the exact answer.
     """
-    parser = cli.make_parser("python -m mlbook.multivariable", main.__doc__)
+    parser = cli.make_parser(
+        "python -m mlbook.multivariable", main.__doc__, progress=True
+    )
     parser.add_argument(
         "--steps",
         type=cli.positive_int,
@@ -202,9 +204,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=cli.positive_float,
         default=0.4,
         help="learning rate (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--no-progress", action="store_true", help="hide the progress bar"
     )
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)

@@ -243,7 +243,7 @@ OPTIMIZERS: dict[str, Callable[[list[torch.Tensor]], HandOptimizer]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Compare SGD, momentum, Adagrad and Adam on one line-fitting problem."""
-    parser = cli.make_parser("python -m mlbook.optimizers", main.__doc__)
+    parser = cli.make_parser("python -m mlbook.optimizers", main.__doc__, progress=True)
     parser.add_argument(
         "--steps",
         type=cli.positive_int,
@@ -255,9 +255,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=cli.positive_int,
         default=None,
         help="mini-batch size (default: all data)",
-    )
-    parser.add_argument(
-        "--no-progress", action="store_true", help="hide the progress bars"
     )
     args = parser.parse_args(argv)
     device = get_device(args.device)
