@@ -3,6 +3,7 @@ execution cache and failure reports in CI; the weekly link check; Dependabot; is
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -143,7 +144,7 @@ def test_link_check_runs_weekly_and_reports_failures_in_an_issue():
     assert "failure()" in steps[report]["if"]
     assert steps[report]["env"]["GH_TOKEN"] == "${{ github.token }}"
     script = steps[report]["run"]
-    assert "_build/linkcheck/output.txt" in script
+    assert "_build/html/output.txt" in script
     assert "gh issue list" in script and "--search" in script, "no second issue while one is open"
     assert "github.run_id" in str(steps[report]["env"]), "the issue links to the failed run"
 
@@ -205,3 +206,14 @@ def test_issue_template_config_is_valid():
     assert isinstance(config["blank_issues_enabled"], bool)
     for link in config.get("contact_links", []):
         assert {"name", "url", "about"} <= set(link)
+
+
+def test_link_check_ignores_the_local_preview_addresses_the_chapters_mention():
+    patterns = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]["linkcheck_ignore"]
+    local = set()
+    for chapter in (ROOT / "book").glob("*.md"):
+        local.update(re.findall(r"https?://(?:127\.0\.0\.1|localhost)[^\s)>`]*", chapter.read_text()))
+    assert local, "the Setup chapter links the local preview (make serve)"
+    for url in local | {"http://127.0.0.1:8000", "http://localhost:8000/index.html"}:
+        assert any(re.match(p, url) for p in patterns), f"{url} would be reported broken every week"
+    assert not any(re.match(p, "https://pytorch.org") for p in patterns)
