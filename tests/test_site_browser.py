@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from conftest import ROOT, toc_files
+from conftest import ROOT, _QuietHandler, toc_files
 
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 import notebooks  # noqa: E402
@@ -200,10 +200,6 @@ def test_search_finds_a_word_from_a_chapter(browser, site_url, word, expected):
 
 
 def test_repository_buttons_point_at_the_configured_repository(browser, site_url):
-    import yaml
-
-    from conftest import ROOT
-
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     context, page, log = open_page(browser, site_url, "book/linear_regression.html")
     try:
@@ -281,14 +277,11 @@ def test_chapter_offers_notebook_script_and_colab_links_that_work(browser, site_
         context.close()
 
 
-class _PagesHandler(http.server.SimpleHTTPRequestHandler):
+class _PagesHandler(_QuietHandler):
     """Serves the site as GitHub Pages does for a project: under /<repository>/, with the site's
     404.html (and status 404) for any address that has no file."""
 
     prefix = "/"
-
-    def log_message(self, *args):
-        pass
 
     def send_head(self):
         path = urlparse(self.path).path
