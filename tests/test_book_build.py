@@ -159,6 +159,10 @@ def test_rebuilds_execute_exactly_what_changed(built_book, tmp_path):
     edited = build_book(copy, env=env)
     assert edited.returncode == 0, edited.log[-3000:]
     assert edited.executed() == {"book/setup"}
+    # Even a single chapter runs in mlbook's executor (which stops the kernel at once after the
+    # last cell), and myst-nb then reuses its result instead of running it a second time.
+    assert "setup.md: Executing notebook (one at a time) [mlbook]" in edited.log
+    assert "Executing notebook using local CWD" not in edited.log
     assert "EDITED python" in visible_text(page(edited, "book/setup"))
 
     chapter = copy / "book" / "linear_regression.md"

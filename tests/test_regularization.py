@@ -122,6 +122,26 @@ def test_bias_grows_and_variance_shrinks_with_the_penalty():
     assert result["variance"] == sorted(result["variance"], reverse=True)
 
 
+def test_bias_variance_equals_ridge_fitted_to_each_data_set_in_turn():
+    """The batched solve must give what a loop of `ridge` calls gives, term by term."""
+    make = lambda s: make_curve_data(m=16, seed=1000 + s, even=True)  # noqa: E731
+    features = lambda t: polynomial_features(t, 6)  # noqa: E731
+    grid = torch.linspace(0, 2, 25, dtype=torch.float64)
+    strengths = [0.0, 1e-6, 1e-2, 3.0]
+    result = bias_variance(make, features, true_curve, grid, strengths, data_sets=30)
+    for k, lam in enumerate(strengths):
+        predictions = []
+        for seed in range(30):
+            x, y = make(seed)
+            w, b = ridge(features(x), y, lam)
+            predictions.append(features(grid) @ w + b)
+        stacked = torch.stack(predictions)
+        bias2 = ((stacked.mean(dim=0) - true_curve(grid)) ** 2).mean().item()
+        variance = stacked.var(dim=0, unbiased=False).mean().item()
+        assert result["bias2"][k] == pytest.approx(bias2, rel=1e-9, abs=1e-15)
+        assert result["variance"][k] == pytest.approx(variance, rel=1e-9, abs=1e-15)
+
+
 def test_the_diabetes_files_read_as_scikit_learn_reads_them(diabetes):
     from sklearn.datasets import load_diabetes
 
@@ -160,6 +180,27 @@ def test_the_diabetes_split_is_standardised_on_training_data(diabetes):
                 data_sets=1,
             ),
             "at least 2 data sets",
+        ),
+        (
+            lambda: bias_variance(
+                lambda s: (torch.zeros(3), torch.zeros(3)),
+                lambda t: t[:, None],
+                lambda t: t,
+                torch.zeros(2),
+                [1.0, -0.5],
+            ),
+            "strength must be a number of at least 0, got -0.5",
+        ),
+        (
+            lambda: bias_variance(
+                lambda s: (torch.zeros(3 + s), torch.zeros(3 + s)),
+                lambda t: t[:, None],
+                lambda t: t,
+                torch.zeros(2),
+                [1.0],
+                data_sets=3,
+            ),
+            "every data set must have the same shape",
         ),
     ],
 )

@@ -23,14 +23,18 @@ from mlbook.metrics import mse
 from mlbook.multivariable import check_Xy
 
 
-def _check(
-    X: torch.Tensor, y: torch.Tensor, lam: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    check_Xy(X, y)
+def _check_strength(lam: float) -> None:
     if not (isinstance(lam, (int, float)) and lam >= 0):
         raise ValueError(
             f"the regularisation strength must be a number of at least 0, got {lam!r}"
         )
+
+
+def _check(
+    X: torch.Tensor, y: torch.Tensor, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    check_Xy(X, y)
+    _check_strength(lam)
     return X.detach().cpu().double(), y.detach().cpu().double()
 
 
@@ -105,8 +109,10 @@ def lasso(
     x_mean, y_mean = X.mean(dim=0), y.mean()
     Xc, yc = X - x_mean, y - y_mean
     m = X.shape[0]
+    # The gradient (2/m) Xc^T (Xc z - yc) is H z - c: make H and c once, not each step.
+    H, c = 2.0 / m * Xc.T @ Xc, 2.0 / m * Xc.T @ yc  # (n, n), (n,)
     if lr is None:  # 1 / (largest curvature of the squared error): always stable
-        lr = 1.0 / torch.linalg.eigvalsh(2 * Xc.T @ Xc / m).max().item()
+        lr = 1.0 / torch.linalg.eigvalsh(H).max().item()
     w = (
         torch.zeros(X.shape[1], dtype=X.dtype)
         if start is None
@@ -114,8 +120,7 @@ def lasso(
     )
     z, t = w, 1.0
     for _ in range(steps):
-        gradient = 2.0 / m * Xc.T @ (Xc @ z - yc)
-        w_next = soft_threshold(z - lr * gradient, lr * lam)
+        w_next = soft_threshold(z - lr * (H @ z - c), lr * lam)
         t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
         z = w_next + (t - 1.0) / t_next * (w_next - w)  # the momentum look-ahead
         w, t = w_next, t_next
@@ -173,23 +178,35 @@ def bias_variance(
         raise ValueError(
             f"need at least 2 data sets to measure variance, got {data_sets}"
         )
-    Phi_grid = features(grid)
+    for lam in strengths:
+        _check_strength(lam)
+    samples = [make_data(seed) for seed in range(data_sets)]
+    try:
+        Phi = torch.stack([features(x) for x, _ in samples]).double()  # (sets, m, n)
+        Y = torch.stack([y for _, y in samples]).double()  # (sets, m)
+    except RuntimeError as error:
+        raise ValueError(
+            f"every data set must have the same shape to be stacked: {error}"
+        ) from None
+    # `ridge` on every data set at once: the same centring and the same linear system,
+    # solved for a stack of (n, n) matrices in one call instead of one call per set.
+    Phi_mean, y_mean = Phi.mean(dim=1, keepdim=True), Y.mean(dim=1, keepdim=True)
+    Pc, yc = Phi - Phi_mean, (Y - y_mean)[..., None]  # (sets, m, n), (sets, m, 1)
+    m, n = Phi.shape[1:]
+    gram, rhs = Pc.mT @ Pc / m, Pc.mT @ yc / m
+    Phi_grid = features(grid).double()  # (len(grid), n)
+    target = truth(grid).double()
     result: dict[str, list[float]] = {
         "strength": list(strengths),
         "bias2": [],
         "variance": [],
     }
-    samples = [make_data(seed) for seed in range(data_sets)]
     for lam in strengths:
-        predictions = []
-        for x, y in samples:
-            w, b = ridge(features(x), y, lam)
-            predictions.append(Phi_grid.double() @ w + b)
-        stacked = torch.stack(predictions)  # (data_sets, len(grid))
-        result["bias2"].append(
-            ((stacked.mean(dim=0) - truth(grid).double()) ** 2).mean().item()
-        )
-        result["variance"].append(stacked.var(dim=0, unbiased=False).mean().item())
+        w = torch.linalg.solve(gram + lam * torch.eye(n, dtype=gram.dtype), rhs)
+        b = y_mean - (Phi_mean @ w)[..., 0]  # (sets, 1)
+        predictions = (Phi_grid @ w)[..., 0] + b  # (sets, len(grid))
+        result["bias2"].append(((predictions.mean(dim=0) - target) ** 2).mean().item())
+        result["variance"].append(predictions.var(dim=0, unbiased=False).mean().item())
     return result
 
 
