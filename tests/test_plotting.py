@@ -53,3 +53,21 @@ def test_residual_plot_marks_zero():
     ax = fig.axes[0]
     assert list(ax.lines[0].get_ydata()) == [0.0, 0.0]
     assert ax.get_xlabel() == "predicted mass"
+
+
+def test_notebook_png_is_what_savefig_draws_at_100_dpi():
+    """`_repr_png_` skips savefig's second (layout-only) draw; the pixels must not change."""
+    import io
+
+    x = torch.linspace(0, 1, 20)
+    figures = [
+        plotting.scatter_with_lines(x, 2 * x, {"line": lambda t: 2 * t}, xlabel="x", ylabel="y"),
+        plotting.loss_curves({"a": torch.logspace(0, -3, 50), "b": torch.logspace(0, -2, 50)}, ylabel="MSE"),
+    ]
+    for fig in figures:
+        shown = fig._repr_png_()
+        saved = io.BytesIO()
+        fig.savefig(saved, format="png", dpi=100)
+        assert shown[:8] == b"\x89PNG\r\n\x1a\n"
+        assert shown == saved.getvalue()
+        assert fig.dpi == 100
