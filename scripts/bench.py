@@ -3,8 +3,9 @@
 Works on a copy of the book in a temporary folder, so your own _build is left alone, and prints:
 cold build (one chapter at a time, and in parallel as `make book` runs it), no-change rebuild,
 rebuild after a prose-only edit, rebuild after a code edit (and which chapters re-executed each
-time), each chapter's execution time, and the time of `make test`.
-Timings on a shared machine are noisy: each rebuild is repeated and the median reported.
+time), each chapter's execution time (median of several cold builds), the fixed cost every chapter
+pays before its own work (kernel, imports, torch.optim's first optimiser), and the time of
+`make test`. Timings on a shared machine are noisy: each is repeated and the median reported.
 """
 
 from __future__ import annotations
@@ -52,6 +53,45 @@ def chapter_times(root: Path) -> dict[str, float]:
     return dict(sorted(times.items()))
 
 
+#: The fixed cost every chapter pays before its own work, measured as notebooks that grow by one
+#: cell at a time: the kernel, the import cell the chapters start with, and torch.optim's first
+#: optimiser (which imports torch._dynamo, over a second here, whatever the optimiser does).
+FLOOR_NOTEBOOKS = {
+    "kernel start and stop (empty notebook)": [],
+    "+ import torch, mlbook.plotting, myst_nb.glue": [
+        "import torch\nfrom myst_nb import glue\nfrom mlbook import plotting"
+    ],
+    "+ the first torch.optim optimiser": [
+        "import torch\nfrom myst_nb import glue\nfrom mlbook import plotting",
+        "torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)",
+    ],
+}
+
+
+def floor_times(runs: int) -> dict[str, dict[str, float]]:
+    """Seconds for each of FLOOR_NOTEBOOKS, run as the build runs chapters (median of `runs`)."""
+    import nbclient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from parallel_execute import SHUTDOWN
+
+    seconds: dict[str, list[float]] = {name: [] for name in FLOOR_NOTEBOOKS}
+    for _ in range(runs):
+        for name, cells in FLOOR_NOTEBOOKS.items():
+            notebook = new_notebook(cells=[new_code_cell(source) for source in cells])
+            client = nbclient.NotebookClient(
+                notebook,
+                kernel_name="python3",
+                shutdown_kernel=SHUTDOWN,
+                resources={"metadata": {"path": str(ROOT / "book")}},
+            )
+            start = time.perf_counter()
+            client.execute()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: {"median": statistics.median(t), "min": min(t), "max": max(t)} for name, t in seconds.items()}
+
+
 def _executed_names(log: str) -> list[str]:
     import re
 
@@ -84,6 +124,7 @@ def main() -> int:
         args.skip_tests = True
 
     results: dict[str, object] = {}
+    results["chapter floor"] = floor_times(runs=5)
     with tempfile.TemporaryDirectory(prefix="mlbook-bench-") as tmp:
         # Chapter by chapter first (one kernel at a time), so each chapter's time is its own;
         # several cold builds, because one run on a shared 2-core machine can be off by a second.
@@ -169,7 +210,7 @@ def report(results: dict[str, object], args: argparse.Namespace) -> int:
     width = 50
     print(f"{'measurement':<{width}} {'seconds':>8}  chapters executed")
     for name, value in results.items():
-        if name in ("chapter execution", "page weight (bytes)"):
+        if name in ("chapter execution", "chapter floor", "page weight (bytes)"):
             continue
         executed = ", ".join(value.get("executed", [])) if "executed" in value else f"exit {value['exit status']}"
         print(f"{name:<{width}} {value['seconds']:8.2f}  {executed or '(none)'}")
@@ -178,6 +219,9 @@ def report(results: dict[str, object], args: argparse.Namespace) -> int:
     for name, t in results["chapter execution"].items():
         verdict = f"< {TARGET_CHAPTER_SECONDS:.0f} s" if t["median"] < TARGET_CHAPTER_SECONDS else "SLOW"
         print(f"{name:<{width}} {t['median']:8.2f}  {t['min']:6.2f} {t['max']:6.2f}  {verdict}")
+    print(f"\n{'what every chapter pays first (median of 5)':<{width}} {'seconds':>8}  {'min':>6} {'max':>6}")
+    for name, t in results["chapter floor"].items():
+        print(f"{name:<{width}} {t['median']:8.2f}  {t['min']:6.2f} {t['max']:6.2f}")
     weights = ROOT / "_build" / "browser-report" / "page-weight.json"
     if weights.is_file() and not args.skip_tests:
         pages = json.loads(weights.read_text())
