@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -268,3 +270,70 @@ def test_code_shown_in_the_book_fits_the_column():
     ]
     message = f"lines over {SHOWN_CODE_WIDTH} characters scroll sideways in the book: "
     assert not too_long, message + "; ".join(too_long)
+
+
+def code_cell_lines(text: str) -> list[str]:
+    """Every line inside the chapter's code cells, options included (a second, simpler reader
+    than scripts/format_chapters.py, so that the two check each other)."""
+    bodies = re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```$", text, flags=re.M | re.S)
+    return [line for body in bodies for line in body.splitlines() if not line.startswith(("    alt:", "    caption:"))]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_chapter_code_fits_the_column(name):
+    """Code shown on a page (or in the downloaded notebook) must not scroll sideways."""
+    lines = code_cell_lines((ROOT / f"{name}.md").read_text(encoding="utf-8"))
+    assert lines, f"no code cells found in {name}"
+    too_long = [f"{len(line)}: {line}" for line in lines if len(line) > SHOWN_CODE_WIDTH]
+    assert not too_long, f"code lines over {SHOWN_CODE_WIDTH} characters in {name}.md: " + "; ".join(too_long)
+
+
+def run_format_chapters(*args: str) -> subprocess.CompletedProcess:
+    script = ROOT / "scripts" / "format_chapters.py"
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+
+
+def test_chapter_cells_are_ruff_formatted():
+    result = run_format_chapters("--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_format_chapters_formats_only_code_and_names_what_it_cannot_fix(tmp_path):
+    chapter = tmp_path / "ch.md"
+    prose = "# A chapter\n\nSome prose   with  odd spacing, which must stay as it is.\n\n"
+    options = '---\ntags: [hide-input]\nmystnb:\n  image:\n    alt: "A picture."\n---\n'
+    messy = "x = {'a':1,\n  'b':2}\n"
+    long_string = 'print("' + "a" * 100 + '")\n'
+    chapter.write_text(
+        prose
+        + "```{code-cell} ipython3\n"
+        + options
+        + messy
+        + "```\n\n"
+        + "```{code-cell} ipython3\n:tags: [remove-cell]\n\n"
+        + long_string
+        + "```\n"
+        + "\nMore prose.\n",
+        encoding="utf-8",
+    )
+    check = run_format_chapters("--check", str(chapter))
+    assert check.returncode == 1
+    assert f"{chapter}:5: the cell is not formatted" in check.stdout
+    assert f"{chapter}:19: 109 characters of code" in check.stdout
+    assert chapter.read_text(encoding="utf-8").count("'a':1") == 1, "--check must not change the file"
+
+    fixed = run_format_chapters(str(chapter))
+    assert fixed.returncode == 1, "a line ruff cannot shorten still fails"
+    assert f"{chapter}:19: 106 characters of code" in fixed.stderr  # the line as ruff left it
+    text = chapter.read_text(encoding="utf-8")
+    assert "```{code-cell} ipython3\n" + options + 'x = {"a": 1, "b": 2}\n```\n' in text
+    assert text.startswith(prose) and text.endswith("\nMore prose.\n")
+    assert ':tags: [remove-cell]\n\nprint(\n    "' + "a" * 100 + '"\n)\n```' in text
+
+
+def test_format_chapters_reports_a_cell_ruff_cannot_parse(tmp_path):
+    chapter = tmp_path / "ch.md"
+    chapter.write_text("# A chapter\n\n```{code-cell} ipython3\ndef broken(:\n```\n", encoding="utf-8")
+    result = run_format_chapters("--check", str(chapter))
+    assert result.returncode == 1
+    assert f"{chapter}:3" in result.stderr and "could not format" in result.stderr

@@ -131,6 +131,7 @@ def test_pre_commit_hooks_are_local_and_run_offline():
     assert all(hook["language"] == "system" for hook in hooks.values())
     entries = " | ".join(hook["entry"] for hook in hooks.values())
     assert "ruff check --fix" in entries and "ruff format" in entries and "scripts/check_myst_header.py" in entries
+    assert "scripts/format_chapters.py" in entries
 
 
 def run_header_check(*args: str) -> subprocess.CompletedProcess:
