@@ -171,3 +171,17 @@ def test_rebuilds_execute_exactly_what_changed(built_book, tmp_path):
     assert prose.returncode == 0, prose.log[-3000:]
     assert prose.executed() == set()
     assert "A freshly edited sentence." in visible_text(page(prose, "book/linear_regression"))
+
+    # An edit to the book's own CSS alone reaches the site, with a new cache-busting checksum on
+    # every page, and executes nothing. (Sphinx copies static files only when it writes pages.)
+    stylesheet = copy / "book" / "_static" / "mlbook.css"
+    old_link = re.search(r"mlbook\.css\?v=\w+", page(prose, "book/tensors")).group(0)
+    stylesheet.write_text(stylesheet.read_text() + "\n/* a freshly edited rule */\n")
+    styled = build_book(copy, env=env)
+    assert styled.returncode == 0, styled.log[-3000:]
+    assert styled.executed() == set()
+    assert "a freshly edited rule" in (styled.html / "_static" / "mlbook.css").read_text()
+    new_link = re.search(r"mlbook\.css\?v=\w+", page(styled, "book/tensors")).group(0)
+    assert new_link != old_link
+    again = build_book(copy, env=env)
+    assert "no targets are out of date" in again.log, "once copied, the stylesheet is not stale"

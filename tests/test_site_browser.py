@@ -223,6 +223,33 @@ def test_phone_width_does_not_scroll_sideways_and_passes_axe(browser, site_url, 
         context.close()
 
 
+#: Code in the book is formatted to 88 columns (scripts/format_chapters.py, code/ruff.toml).
+CODE_BLOCKS = ".cell_input pre, div[class*=highlight-python] pre, div[class*=highlight-ipython] pre"
+
+
+@pytest.mark.parametrize("width", [1024, 1280, 1366])
+@pytest.mark.parametrize("path", [f"{doc}.html" for doc in CHAPTERS])
+def test_code_does_not_scroll_sideways_on_a_laptop(browser, site_url, path, width):
+    """The 88 columns the code is formatted to fit the article column, hidden cells included."""
+    context, page, log = open_page(browser, site_url, path, width=width)
+    try:
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        blocks = page.evaluate(
+            f"""() => [...document.querySelectorAll({CODE_BLOCKS!r})].map(e => ({{
+                overflow: e.scrollWidth - e.clientWidth,
+                width: e.clientWidth,
+                longest: Math.max(...e.textContent.split("\\n").map(line => line.length)),
+            }}))"""
+        )
+        assert blocks, f"no code blocks found on {path}"
+        assert all(block["width"] > 0 for block in blocks), "a code block is still folded away"
+        scrolling = [block for block in blocks if block["overflow"] > 0]
+        assert not scrolling, f"{len(scrolling)} code blocks on {path} scroll sideways at {width} px: {scrolling}"
+        assert max(block["longest"] for block in blocks) > 70, "the check should see some long lines"
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("width", [1000, 1280, 1600])
 def test_wide_screens_show_one_search_field_and_the_logo(browser, site_url, width):
     context, page, log = open_page(browser, site_url, "book/linear_regression.html", width=width)

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: The book's own static files (mlbook.css), served from the site's _static folder.
+STATIC = Path(__file__).resolve().parents[1] / "_static"
+
 STAMP_TAG = "mlbook-execution-stamp"
 RUNTIME_SLOT = '<span class="execution-runtime"></span>'
 
@@ -61,13 +64,36 @@ def _on_html_page_context(app, pagename, templatename, context, doctree) -> None
 
 
 def _on_config_inited(app, config) -> None:
-    static = str(Path(__file__).resolve().parents[1] / "_static")
-    if static not in config.html_static_path:
-        config.html_static_path.append(static)
+    if str(STATIC) not in config.html_static_path:
+        config.html_static_path.append(str(STATIC))
+
+
+def _static_is_stale(outdir: Path) -> bool:
+    """Whether a file in book/_static differs from (or is missing in) the site's _static."""
+    for path in STATIC.rglob("*"):
+        if path.is_file():
+            copy = outdir / "_static" / path.relative_to(STATIC)
+            if not copy.is_file() or copy.read_bytes() != path.read_bytes():
+                return True
+    return False
+
+
+def _on_env_get_outdated(app, env, added, changed, removed) -> list[str]:
+    """Rewrite every page when a file in book/_static changed.
+
+    Sphinx copies static files only when it writes pages, and with no page out of date it
+    writes none: an edit to mlbook.css alone never reached the site. Re-reading the pages
+    executes nothing (their outputs come from the cache) and gives each page the new file's
+    `?v=` checksum, so browsers fetch the new version.
+    """
+    if app.builder.format != "html" or not _static_is_stale(Path(app.outdir)):
+        return []
+    return sorted(env.found_docs - set(added) - set(changed) - set(removed))
 
 
 def setup(app):
     app.connect("config-inited", _on_config_inited)
+    app.connect("env-get-outdated", _on_env_get_outdated)
     app.connect("html-page-context", _on_html_page_context)
     app.add_css_file("mlbook.css")
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
