@@ -227,10 +227,16 @@ def test_phone_width_does_not_scroll_sideways_and_passes_axe(browser, site_url, 
 CODE_BLOCKS = ".cell_input pre, div[class*=highlight-python] pre, div[class*=highlight-ipython] pre"
 
 
-@pytest.mark.parametrize("width", [1024, 1280, 1366])
+#: A common laptop width, and the narrowest article column from 1024 to 1440 px outside the
+#: 1200-1260 px band (where the contents sidebar appears): 1024 px gives 733 px of code, 1366 px
+#: 730 px, 1280 px only 666 px.
+LAPTOP = 1280
+
+
 @pytest.mark.parametrize("path", [f"{doc}.html" for doc in CHAPTERS])
-def test_code_does_not_scroll_sideways_on_a_laptop(browser, site_url, path, width):
+def test_code_does_not_scroll_sideways_on_a_laptop(browser, site_url, path):
     """The 88 columns the code is formatted to fit the article column, hidden cells included."""
+    width = LAPTOP
     context, page, log = open_page(browser, site_url, path, width=width)
     try:
         page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
