@@ -236,8 +236,7 @@ LAPTOP = 1280
 @pytest.mark.parametrize("path", [f"{doc}.html" for doc in CHAPTERS])
 def test_code_does_not_scroll_sideways_on_a_laptop(browser, site_url, path):
     """The 88 columns the code is formatted to fit the article column, hidden cells included."""
-    width = LAPTOP
-    context, page, log = open_page(browser, site_url, path, width=width)
+    context, page, log = open_page(browser, site_url, path, width=LAPTOP)
     try:
         page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
         blocks = page.evaluate(
@@ -250,7 +249,7 @@ def test_code_does_not_scroll_sideways_on_a_laptop(browser, site_url, path):
         assert blocks, f"no code blocks found on {path}"
         assert all(block["width"] > 0 for block in blocks), "a code block is still folded away"
         scrolling = [block for block in blocks if block["overflow"] > 0]
-        assert not scrolling, f"{len(scrolling)} code blocks on {path} scroll sideways at {width} px: {scrolling}"
+        assert not scrolling, f"{len(scrolling)} code blocks on {path} scroll sideways at {LAPTOP} px: {scrolling}"
         assert max(block["longest"] for block in blocks) > 70, "the check should see some long lines"
     finally:
         context.close()
