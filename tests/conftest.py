@@ -17,6 +17,8 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+# The book's Sphinx extensions (book/_ext) are importable by every test, as Sphinx sees them.
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
 BIN = Path(sys.executable).parent
 #: What a copy of the book needs in order to build on its own.
 BOOK_FILES = ("_config.yml", "_toc.yml", "book", "code")

@@ -14,7 +14,7 @@ from mlbook.basis import (
     polynomial_features,
     true_curve,
 )
-from mlbook.metrics import mse
+from mlbook.linear_regression import mse
 from mlbook.multivariable import fit_linear
 
 

@@ -150,7 +150,7 @@ def test_rebuilds_execute_exactly_what_changed(built_book, tmp_path):
     assert unchanged.returncode == 0, unchanged.log[-3000:]
     assert unchanged.executed() == set()
 
-    module = copy / "code" / "mlbook" / "env_check.py"
+    module = copy / "code" / "mlbook" / "setup.py"
     module.write_text(
         module.read_text().replace(
             'return "\\n".join(f"{name:<{width}}  {value}"', 'return "\\n".join(f"EDITED {name:<{width}}  {value}"'

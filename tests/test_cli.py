@@ -28,7 +28,7 @@ def help_text(module: str, capsys) -> str:
 
 
 def test_the_book_modules_are_discovered():
-    assert {"linear_regression", "finite_differences", "env_check"} <= set(ENTRY_POINTS)
+    assert {"linear_regression", "tensors", "setup"} <= set(ENTRY_POINTS)
 
 
 @pytest.mark.parametrize("module", ENTRY_POINTS)
@@ -62,14 +62,14 @@ def test_linear_regression_command_line(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["fit.png", "loss.png"]
 
 
-def test_finite_differences_command_line():
-    result = run_module("finite_differences", "--size", "3")
+def test_tensors_command_line():
+    result = run_module("tensors", "--size", "3")
     assert result.returncode == 0, result.stderr
     assert "gradient check passed" in result.stdout
 
 
-def test_env_check_command_line():
-    result = run_module("env_check")
+def test_setup_command_line():
+    result = run_module("setup")
     assert result.returncode == 0, result.stderr
     assert "device the book will use" in result.stdout
 
@@ -124,9 +124,9 @@ def check_one_line_error(status: int, stderr: str, message: str) -> None:
         ("linear_regression", lambda t: ["--data", _bad_csv(t)], "has no column 'body_mass_g'"),
         ("linear_regression", lambda t: ["--data", _not_a_number_csv(t)], "should hold a number, found 'heavy'"),
         ("linear_regression", lambda t: ["--dry-run", "--out", _a_file(t)], "must be a folder"),
-        ("finite_differences", lambda t: ["--eps", "0"], "expected a finite number above 0"),
-        ("finite_differences", lambda t: ["--size", "many"], "expected a whole number"),
-        ("env_check", lambda t: ["--verbose"], "unrecognized arguments"),
+        ("tensors", lambda t: ["--eps", "0"], "expected a finite number above 0"),
+        ("tensors", lambda t: ["--size", "many"], "expected a whole number"),
+        ("setup", lambda t: ["--verbose"], "unrecognized arguments"),
     ],
 )
 def test_bad_arguments_give_one_line_and_status_2(module, args, message, tmp_path, capsys):
@@ -145,7 +145,7 @@ def test_errors_through_a_real_python_dash_m(args, message, tmp_path):
     check_one_line_error(result.returncode, result.stderr, message)
 
 
-@pytest.mark.parametrize("module", ["linear_regression", "multivariable", "optimizers"])
+@pytest.mark.parametrize("module", ["linear_regression", "multivariable", "optimisation"])
 def test_training_examples_show_a_progress_bar_unless_told_not_to(module, capsys):
     main = importlib.import_module(f"mlbook.{module}").main
     assert "--no-progress" in help_text(module, capsys)

@@ -5,7 +5,14 @@ import csv
 import pytest
 import torch
 
-from mlbook.data import PENGUIN_NUMERIC_COLUMNS, load_penguins, penguins_csv_path, read_numeric_columns
+from mlbook.data import (
+    PENGUIN_NUMERIC_COLUMNS,
+    load_diabetes_split,
+    load_penguins,
+    penguins_csv_path,
+    read_numeric_columns,
+    train_test_indices,
+)
 
 
 def write(tmp_path, text, name="data.csv"):
@@ -73,3 +80,16 @@ def test_unknown_penguin_column_and_no_columns():
         load_penguins(("wing_span",))
     with pytest.raises(ValueError, match="at least one column"):
         read_numeric_columns(penguins_csv_path(), ())
+
+
+def test_the_diabetes_files_read_as_scikit_learn_reads_them():
+    from sklearn.datasets import load_diabetes
+
+    reference = load_diabetes(scaled=False)
+    X, y, X_test, y_test, names = load_diabetes_split(seed=0)
+    train, test = train_test_indices(442, test_fraction=0.25, seed=0)
+    assert names == list(reference.feature_names)
+    assert X.shape == (332, 10) and X_test.shape == (110, 10)
+    for rows, X_part, y_part in ((train, X, y), (test, X_test, y_test)):
+        torch.testing.assert_close(X_part, torch.tensor(reference.data[rows.numpy()], dtype=torch.float64))
+        torch.testing.assert_close(y_part, torch.tensor(reference.target[rows.numpy()], dtype=torch.float64))

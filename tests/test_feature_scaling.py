@@ -11,14 +11,13 @@ from mlbook.feature_scaling import (
     Standardizer,
     condition_number,
     gradient_descent_losses,
-    largest_stable_lr,
     load_penguin_measurements,
     predicted_losses,
     predicted_steps_to_reach,
     to_original_units,
 )
-from mlbook.multivariable import hessian, least_squares
-from mlbook.optimizers import steps_to_reach
+from mlbook.multivariable import least_squares
+from mlbook.optimisation import hessian, largest_stable_lr, steps_to_reach
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import torch
 from sklearn.linear_model import LinearRegression
 
 from conftest import available_devices
-from mlbook.finite_differences import numerical_gradient
 from mlbook.linear_regression import (
     FIT_METHODS,
     GDConfig,
@@ -26,6 +25,7 @@ from mlbook.linear_regression import (
     squared_error,
     x_to_flipper,
 )
+from mlbook.tensors import numerical_gradient
 
 
 def synthetic(m=200, a=1.5, b=-0.5, noise=0.1, seed=0):

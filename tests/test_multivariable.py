@@ -6,7 +6,6 @@ import torch
 from sklearn.linear_model import LinearRegression
 
 from conftest import available_devices
-from mlbook.finite_differences import numerical_gradient
 from mlbook.multivariable import (
     check_Xy,
     fit_linear,
@@ -18,6 +17,7 @@ from mlbook.multivariable import (
     predict_loop,
     time_predictions,
 )
+from mlbook.tensors import numerical_gradient
 
 
 def synthetic(m=300, n=4, seed=0, noise=0.1):

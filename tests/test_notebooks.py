@@ -8,7 +8,6 @@ import ast
 import json
 import re
 import subprocess
-import sys
 import sysconfig
 import urllib.request
 import venv
@@ -20,10 +19,8 @@ import nbformat
 import pytest
 import yaml
 
+import notebooks
 from conftest import ROOT, toc_files
-
-sys.path.insert(0, str(ROOT / "book" / "_ext"))
-import notebooks  # noqa: E402
 
 REPOSITORY = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
 OWNER, NAME = REPOSITORY["url"].removeprefix("https://github.com/").split("/")

@@ -11,7 +11,6 @@ import io
 import json
 import os
 import shutil
-import sys
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -19,10 +18,8 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+import notebooks
 from conftest import ROOT, _QuietHandler, toc_files
-
-sys.path.insert(0, str(ROOT / "book" / "_ext"))
-import notebooks  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.book]
 PAGES = ["index.html", *(f"{name}.html" for name in toc_files()), "search.html", "genindex.html"]

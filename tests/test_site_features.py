@@ -8,18 +8,15 @@ import platform
 import re
 import shutil
 import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import torch
 import yaml
 
+import notebooks
+import site_fixes
 from conftest import BIN, ROOT, Build, copy_book, toc_files
-
-sys.path.insert(0, str(ROOT / "book" / "_ext"))
-import notebooks  # noqa: E402
-import site_fixes  # noqa: E402
 
 CHAPTERS = [doc for doc in toc_files() if notebooks.is_chapter(ROOT / f"{doc}.md")]
 STAMP = re.compile(

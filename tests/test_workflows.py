@@ -197,7 +197,7 @@ def test_code_failure_form_says_how_to_find_the_versions():
     form = yaml.safe_load((GITHUB / "ISSUE_TEMPLATE" / "code-failure.yml").read_text(encoding="utf-8"))
     versions = next(e for e in form["body"] if e.get("id") == "versions")
     text = versions["attributes"]["description"]
-    assert "python -m mlbook.env_check" in text
+    assert "python -m mlbook.setup" in text
     assert all(word in text for word in ("operating system", "Python", "torch"))
 
 

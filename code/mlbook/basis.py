@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from mlbook import cli, plotting
-from mlbook.metrics import mse
+from mlbook.linear_regression import mse
 from mlbook.multivariable import least_squares
 
 

@@ -56,17 +56,21 @@ def output_folder(text: str) -> Path:
     return path
 
 
-def make_parser(prog: str, description: str, progress: bool = False) -> ArgumentParser:
-    """A parser with the options every example shares: --device, --seed and --out.
+def make_parser(
+    prog: str, description: str, progress: bool = False, device: bool = False
+) -> ArgumentParser:
+    """A parser with the options every example shares: --seed, --out and --dry-run.
 
-    With `progress`, also --no-progress, for examples that show a progress bar.
+    With `device`, also --device, for examples that put their tensors on one; with
+    `progress`, also --no-progress, for examples that show a progress bar.
     """
     parser = ArgumentParser(prog=prog, description=description)
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default: auto)",
-    )
+    if device:
+        parser.add_argument(
+            "--device",
+            default="auto",
+            help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default: auto)",
+        )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument(
         "--out",

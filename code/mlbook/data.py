@@ -3,7 +3,7 @@
 The Palmer penguins table (Horst, Hill and Gorman, 2020; CC0) ships inside the
 `palmerpenguins` package as a CSV file of 344 rows. `read_numeric_columns` reads any CSV
 file with the same checks, so a learner can point the examples at their own
-measurements.
+measurements. The diabetes data (Efron et al., 2004) ship inside scikit-learn.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import math
 from importlib import util
 from pathlib import Path
 
+import numpy
 import torch
 
 #: Cell values that mean "not measured". Rows with one of these in a requested column
@@ -148,3 +149,35 @@ def train_test_indices(
     n_test = min(max(1, round(m * test_fraction)), m - 1)
     order = torch.randperm(m, generator=torch.Generator().manual_seed(seed))
     return order[n_test:].sort().values, order[:n_test].sort().values
+
+
+#: The diabetes measurements, in the order of scikit-learn's file (s1 to s6 are blood
+#: serum values).
+DIABETES_FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
+
+
+def load_diabetes_split(
+    seed: int = 0, test_fraction: float = 0.25
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+    """scikit-learn's diabetes data in raw units, split by `train_test_indices`.
+
+    442 patients, 10 measurements (Efron et al., 2004), read from the files inside
+    scikit-learn without importing it (which takes a second). Returns X_train, y_train,
+    X_test, y_test in float64 and the feature names.
+    """
+    spec = util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(
+            "scikit-learn is not installed: pip install scikit-learn"
+        )
+    folder = Path(spec.origin).parent / "datasets" / "data"
+    # shape (442, 10)
+    X = torch.from_numpy(numpy.loadtxt(folder / "diabetes_data_raw.csv.gz"))
+    y = torch.from_numpy(numpy.loadtxt(folder / "diabetes_target.csv.gz"))  # (442,)
+    if X.shape != (442, len(DIABETES_FEATURES)) or y.shape != (442,):
+        raise ValueError(
+            f"unexpected diabetes files in {folder}: "
+            f"shapes {tuple(X.shape)} and {tuple(y.shape)}"
+        )
+    train, test = train_test_indices(X.shape[0], test_fraction, seed=seed)
+    return X[train], y[train], X[test], y[test], list(DIABETES_FEATURES)

@@ -16,8 +16,9 @@ import torch
 
 from mlbook import cli, plotting
 from mlbook.data import load_penguins, train_test_indices
-from mlbook.multivariable import check_Xy, design_matrix, hessian, least_squares
-from mlbook.optimizers import steps_to_reach
+from mlbook.linear_regression import design_matrix
+from mlbook.multivariable import check_Xy, least_squares
+from mlbook.optimisation import hessian, largest_stable_lr, steps_to_reach
 
 #: The chapter's inputs (in the units the data file uses) and what they predict.
 FEATURES = ("body_mass_g", "bill_length_mm", "bill_depth_mm")
@@ -114,14 +115,6 @@ def condition_number(X: torch.Tensor) -> float:
     """
     eigenvalues = torch.linalg.eigvalsh(hessian(X))
     return (eigenvalues.max() / eigenvalues.min()).item()
-
-
-def largest_stable_lr(X: torch.Tensor) -> float:
-    """2 / largest curvature.
-
-    Plain gradient descent on the mean squared error diverges above this.
-    """
-    return 2.0 / torch.linalg.eigvalsh(hessian(X)).max().item()
 
 
 def gradient_descent_losses(

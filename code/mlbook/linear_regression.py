@@ -62,12 +62,25 @@ class GDConfig:
 
 @dataclass(frozen=True)
 class FitResult:
-    """Where gradient descent ended, and the way it went."""
+    """Where gradient descent on a line ended, and the way it went."""
 
     a: float  # final slope
     b: float  # final intercept
-    losses: torch.Tensor  # (epochs + 1,) loss before each step and after the last
-    path: torch.Tensor  # (epochs + 1, 2) the (a, b) at which each loss was measured
+    losses: torch.Tensor  # (steps + 1,) loss before each step and after the last
+    path: torch.Tensor  # (steps + 1, 2) the (a, b) at which each loss was measured
+
+    @classmethod
+    def from_steps(
+        cls, params: list[torch.Tensor], losses: list[torch.Tensor]
+    ) -> FitResult:
+        """The record of a run from its (a, b) and loss at each step, on the CPU."""
+        path = torch.stack(params).detach().cpu()  # (steps + 1, 2)
+        return cls(
+            a=path[-1, 0].item(),
+            b=path[-1, 1].item(),
+            losses=torch.stack(losses).detach().cpu(),
+            path=path,
+        )
 
 
 def check_xy(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -126,6 +139,34 @@ def squared_error(
     return errors.mean() if reduction == "mean" else errors.sum()
 
 
+def check_predictions(
+    y_true: torch.Tensor, y_pred: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both as float64, after checking they are finite 1-D tensors of one length."""
+    for name, t in (("y_true", y_true), ("y_pred", y_pred)):
+        if not isinstance(t, torch.Tensor) or t.ndim != 1:
+            raise ValueError(
+                f"{name} must be a 1-D tensor of values, "
+                f"got {getattr(t, 'shape', type(t).__name__)}"
+            )
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            "y_true and y_pred must have the same length, "
+            f"got {y_true.shape[0]} and {y_pred.shape[0]}"
+        )
+    if y_true.numel() == 0:
+        raise ValueError("cannot score zero predictions")
+    if not (torch.isfinite(y_true).all() and torch.isfinite(y_pred).all()):
+        raise ValueError("y_true and y_pred must not contain NaN or infinite values")
+    return y_true.double(), y_pred.double()
+
+
+def mse(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
+    """The mean squared error of predictions as a number, in squared units of y."""
+    y_true, y_pred = check_predictions(y_true, y_pred)
+    return squared_error(y_pred, y_true).item()
+
+
 def gradients(
     x: torch.Tensor, y: torch.Tensor, a, b, reduction: str = "mean"
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,16 +200,6 @@ def _steps(config: GDConfig, progress: bool, desc: str):
     )
 
 
-def _result(params: list[torch.Tensor], losses: list[torch.Tensor]) -> FitResult:
-    path = torch.stack(params).detach().cpu()  # (epochs + 1, 2)
-    return FitResult(
-        a=path[-1, 0].item(),
-        b=path[-1, 1].item(),
-        losses=torch.stack(losses).detach().cpu(),
-        path=path,
-    )
-
-
 def fit_by_hand(
     x, y, config: GDConfig = GDConfig(), progress: bool = False
 ) -> FitResult:
@@ -184,7 +215,7 @@ def fit_by_hand(
         a, b = a - config.lr * da, b - config.lr * db
     params.append(torch.stack([a, b]))
     losses.append(squared_error(predict(x, a, b), y, config.reduction))
-    return _result(params, losses)
+    return FitResult.from_steps(params, losses)
 
 
 def fit_with_autograd(
@@ -208,7 +239,7 @@ def fit_with_autograd(
         b.grad = None
     params.append(torch.stack([a, b]).detach())
     losses.append(squared_error(predict(x, a, b), y, config.reduction).detach())
-    return _result(params, losses)
+    return FitResult.from_steps(params, losses)
 
 
 def fit_with_optim(
@@ -229,7 +260,7 @@ def fit_with_optim(
         optimizer.step()
     params.append(torch.stack([a, b]).detach())
     losses.append(squared_error(predict(x, a, b), y, config.reduction).detach())
-    return _result(params, losses)
+    return FitResult.from_steps(params, losses)
 
 
 FIT_METHODS: dict[str, Callable[..., FitResult]] = {
@@ -239,26 +270,37 @@ FIT_METHODS: dict[str, Callable[..., FitResult]] = {
 }
 
 
+def design_matrix(X: torch.Tensor) -> torch.Tensor:
+    """A = [X, 1]: the inputs with a column of ones appended for the intercept.
+
+    X is (m, n), or (m,) for one input; A is (m, n + 1), in float64 on the CPU.
+    """
+    X64 = X.detach().cpu().double()
+    if X64.ndim == 1:
+        X64 = X64[:, None]  # one input: (m,) -> (m, 1)
+    return torch.cat([X64, torch.ones(X64.shape[0], 1, dtype=torch.float64)], dim=1)
+
+
 def least_squares(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """The exact minimiser (a, b) of the squared error, from `torch.linalg.lstsq`.
 
     Computed in float64.
     """
     check_xy(x, y)
-    X = torch.stack([x, torch.ones_like(x)], dim=1).detach().cpu().double()  # (m, 2)
-    if torch.allclose(X[:, 0], X[0, 0]):
+    A = design_matrix(x)  # (m, 2)
+    if torch.allclose(A[:, 0], A[0, 0]):
         raise ValueError(
             "x is the same for every example, so the slope is not determined"
         )
     # shape (2, 1)
-    solution = torch.linalg.lstsq(X, y.detach().cpu().double().unsqueeze(1)).solution
+    solution = torch.linalg.lstsq(A, y.detach().cpu().double().unsqueeze(1)).solution
     return solution[0, 0].item(), solution[1, 0].item()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Fit the penguins' body mass to flipper length and compare with least squares."""
     parser = cli.make_parser(
-        "python -m mlbook.linear_regression", main.__doc__, progress=True
+        "python -m mlbook.linear_regression", main.__doc__, progress=True, device=True
     )
     parser.add_argument(
         "--data",

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from mlbook import cli, plotting
 from mlbook.data import load_penguins
 from mlbook.device import get_device
+from mlbook.linear_regression import design_matrix
 
 #: The penguin measurements the chapter uses to predict body mass.
 FEATURES = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm")
@@ -86,24 +87,6 @@ def gradients(
     residual = predict(X, w, b) - y  # (m,)
     m = X.shape[0]
     return 2.0 / m * X.T @ residual, 2.0 / m * residual.sum()
-
-
-def design_matrix(X: torch.Tensor) -> torch.Tensor:
-    """A = [X, 1]: X with a column of ones appended for the intercept.
-
-    In float64 on the CPU, shape (m, n + 1).
-    """
-    X64 = X.detach().cpu().double()
-    return torch.cat([X64, torch.ones(X64.shape[0], 1, dtype=torch.float64)], dim=1)
-
-
-def hessian(X: torch.Tensor) -> torch.Tensor:
-    """The constant matrix of second derivatives of the mean squared error over (w, b).
-
-    It is (2/m) A^T A.
-    """
-    A = design_matrix(X)
-    return 2.0 * A.T @ A / A.shape[0]  # (n + 1, n + 1)
 
 
 def normal_equations(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -191,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Compare training with the exact answer.
     """
     parser = cli.make_parser(
-        "python -m mlbook.multivariable", main.__doc__, progress=True
+        "python -m mlbook.multivariable", main.__doc__, progress=True, device=True
     )
     parser.add_argument(
         "--steps",

@@ -1,9 +1,9 @@
-"""Tests for mlbook.finite_differences: checked against hand derivatives and torch.autograd.gradcheck."""
+"""Tests for mlbook.tensors: checked against hand derivatives and torch.autograd.gradcheck."""
 
 import pytest
 import torch
 
-from mlbook.finite_differences import (
+from mlbook.tensors import (
     autograd_gradient,
     check_gradient,
     example_function,

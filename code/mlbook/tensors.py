@@ -155,7 +155,7 @@ def plot_derivative(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Check autograd against a hand derivative and finite differences on random x."""
-    parser = cli.make_parser("python -m mlbook.finite_differences", main.__doc__)
+    parser = cli.make_parser("python -m mlbook.tensors", main.__doc__, device=True)
     parser.add_argument(
         "--size",
         type=cli.positive_int,

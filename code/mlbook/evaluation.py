@@ -13,36 +13,12 @@ from collections.abc import Callable, Sequence
 import torch
 
 from mlbook import cli, plotting
+from mlbook.data import load_diabetes_split
+from mlbook.feature_scaling import Standardizer
+from mlbook.linear_regression import check_predictions, mse
 from mlbook.multivariable import least_squares
 
 Fit = Callable[[torch.Tensor, torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
-
-
-def _check_pair(
-    y_true: torch.Tensor, y_pred: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    for name, t in (("y_true", y_true), ("y_pred", y_pred)):
-        if not isinstance(t, torch.Tensor) or t.ndim != 1:
-            raise ValueError(
-                f"{name} must be a 1-D tensor of values, "
-                f"got {getattr(t, 'shape', type(t).__name__)}"
-            )
-    if y_true.shape != y_pred.shape:
-        raise ValueError(
-            "y_true and y_pred must have the same length, "
-            f"got {y_true.shape[0]} and {y_pred.shape[0]}"
-        )
-    if y_true.numel() == 0:
-        raise ValueError("cannot score zero predictions")
-    if not (torch.isfinite(y_true).all() and torch.isfinite(y_pred).all()):
-        raise ValueError("y_true and y_pred must not contain NaN or infinite values")
-    return y_true.double(), y_pred.double()
-
-
-def mse(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
-    """Mean squared error, in squared units of y."""
-    y_true, y_pred = _check_pair(y_true, y_pred)
-    return ((y_pred - y_true) ** 2).mean().item()
 
 
 def rmse(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
@@ -55,7 +31,7 @@ def mae(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
 
     Unlike RMSE, large errors count only in proportion.
     """
-    y_true, y_pred = _check_pair(y_true, y_pred)
+    y_true, y_pred = check_predictions(y_true, y_pred)
     return (y_pred - y_true).abs().mean().item()
 
 
@@ -64,7 +40,7 @@ def r2(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
 
     1 is perfect, 0 is as good as predicting the mean.
     """
-    y_true, y_pred = _check_pair(y_true, y_pred)
+    y_true, y_pred = check_predictions(y_true, y_pred)
     total = ((y_true - y_true.mean()) ** 2).sum()
     if total == 0:
         raise ValueError("R^2 is undefined when every true value is the same")
@@ -177,9 +153,7 @@ def pure_noise(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Evaluate a baseline and least squares on diabetes data; show leakage on noise."""
-    from mlbook.regularization import load_diabetes_split
-
-    parser = cli.make_parser("python -m mlbook.metrics", main.__doc__)
+    parser = cli.make_parser("python -m mlbook.evaluation", main.__doc__)
     parser.add_argument(
         "--folds",
         type=cli.positive_int,
@@ -188,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     X_train, y_train, X_test, y_test, names = load_diabetes_split(seed=args.seed)
+    scaler = Standardizer().fit(X_train)  # statistics of the training rows only
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
     print(f"diabetes: {len(y_train)} training and {len(y_test)} test patients")
     figures = {}
     for name, fit in (

@@ -1,6 +1,6 @@
 """Check an installation: Python and library versions, and the devices PyTorch can use.
 
-The chapter "Setup" runs this module (`python -m mlbook.env_check`) so a learner can
+The chapter "Setup" runs this module (`python -m mlbook.setup`) so a learner can
 compare their machine with the one that built the book.
 """
 
@@ -83,9 +83,7 @@ def problems(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print versions and devices; exit 1 if something the book needs is missing."""
-    parser = cli.ArgumentParser(
-        prog="python -m mlbook.env_check", description=main.__doc__
-    )
+    parser = cli.ArgumentParser(prog="python -m mlbook.setup", description=main.__doc__)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--dry-run",

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
 
-from mlbook import cli, multivariable, plotting
+from mlbook import cli, plotting
 from mlbook.device import get_device
 from mlbook.linear_regression import (
+    FitResult,
     check_xy,
+    design_matrix,
     least_squares,
     loss_grid,
     predict,
@@ -51,17 +52,22 @@ def make_line_data(
     return x, a * x + b + noise * torch.randn(m, generator=generator)
 
 
-def hessian(x: torch.Tensor) -> torch.Tensor:
-    """The (constant) 2 x 2 matrix of second derivatives of the MSE over (a, b)."""
-    return multivariable.hessian(x[:, None])  # one feature: X is (m, 1)
+def hessian(X: torch.Tensor) -> torch.Tensor:
+    """The constant matrix of second derivatives of the mean squared error.
+
+    Over the weights and the intercept of a linear model it is (2/m) A^T A, with
+    A = [X, 1]. X is (m, n), or (m,) for a line; the result is (n + 1, n + 1).
+    """
+    A = design_matrix(X)
+    return 2.0 * A.T @ A / A.shape[0]
 
 
-def largest_stable_lr(x: torch.Tensor) -> float:
+def largest_stable_lr(X: torch.Tensor) -> float:
     """2 / (largest eigenvalue of the Hessian).
 
-    Plain gradient descent diverges above this learning rate.
+    Plain gradient descent on the mean squared error diverges above this learning rate.
     """
-    return 2.0 / torch.linalg.eigvalsh(hessian(x)).max().item()
+    return 2.0 / torch.linalg.eigvalsh(hessian(X)).max().item()
 
 
 class HandOptimizer:
@@ -158,17 +164,6 @@ class Adam(HandOptimizer):
         p -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
 
 
-@dataclass(frozen=True)
-class Run:
-    """One training run: the full-data loss and the parameters (a, b) at each step.
-
-    Both are recorded before each step and after the last.
-    """
-
-    losses: torch.Tensor  # (steps + 1,)
-    path: torch.Tensor  # (steps + 1, 2)
-
-
 def train(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -178,7 +173,7 @@ def train(
     start: tuple[float, float] = (0.0, 0.0),
     seed: int = 0,
     progress: bool = False,
-) -> Run:
+) -> FitResult:
     """Fit y_hat = a x + b with any optimiser; each step uses a mini-batch.
 
     The mini-batch is all the data if batch_size is None. Mini-batches walk through a
@@ -201,11 +196,11 @@ def train(
     optimizer = make_optimizer([a, b])
     generator = torch.Generator().manual_seed(seed)
     order, position = torch.arange(m), m
-    losses, path = [], []
+    losses, params = [], []
     for _ in tqdm(range(steps), disable=not progress, unit="step", leave=False):
         with torch.no_grad():
             losses.append(squared_error(predict(x, a, b), y))
-            path.append(torch.stack([a, b]))
+            params.append(torch.stack([a, b]))
         if batch_size is None:
             batch = slice(None)
         else:
@@ -218,8 +213,8 @@ def train(
         optimizer.step()
     with torch.no_grad():
         losses.append(squared_error(predict(x, a, b), y))
-        path.append(torch.stack([a, b]))
-    return Run(torch.stack(losses).cpu(), torch.stack(path).cpu())
+        params.append(torch.stack([a, b]))
+    return FitResult.from_steps(params, losses)
 
 
 def steps_to_reach(losses: torch.Tensor, target: float) -> int | None:
@@ -243,7 +238,9 @@ OPTIMIZERS: dict[str, Callable[[list[torch.Tensor]], HandOptimizer]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Compare SGD, momentum, Adagrad and Adam on one line-fitting problem."""
-    parser = cli.make_parser("python -m mlbook.optimizers", main.__doc__, progress=True)
+    parser = cli.make_parser(
+        "python -m mlbook.optimisation", main.__doc__, progress=True, device=True
+    )
     parser.add_argument(
         "--steps",
         type=cli.positive_int,

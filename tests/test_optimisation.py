@@ -1,4 +1,4 @@
-"""Tests for mlbook.optimizers: each hand-written optimiser against torch.optim, step by step,
+"""Tests for mlbook.optimisation: each hand-written optimiser against torch.optim, step by step,
 and the chapter's claims about learning rates, mini-batches and speed."""
 
 import math
@@ -8,7 +8,7 @@ import torch
 
 from conftest import available_devices
 from mlbook.linear_regression import least_squares, predict, squared_error
-from mlbook.optimizers import (
+from mlbook.optimisation import (
     OPTIMIZERS,
     SGD,
     Adagrad,

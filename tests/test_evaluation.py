@@ -1,4 +1,4 @@
-"""Tests for mlbook.metrics: every metric against scikit-learn's, folds that partition the data,
+"""Tests for mlbook.evaluation: every metric against scikit-learn's, folds that partition the data,
 and the chapter's claims about baselines and leakage."""
 
 import pytest
@@ -7,7 +7,8 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import cross_val_score
 
-from mlbook.metrics import (
+from mlbook.data import load_diabetes_split
+from mlbook.evaluation import (
     cross_validate,
     fit_least_squares,
     fit_mean_baseline,
@@ -21,7 +22,6 @@ from mlbook.metrics import (
     with_columns,
     with_feature_selection,
 )
-from mlbook.regularization import load_diabetes_split
 
 
 def sample(seed=0, m=50):
@@ -31,7 +31,7 @@ def sample(seed=0, m=50):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_metrics_match_scikit_learn(seed):
+def test_evaluation_match_scikit_learn(seed):
     y, y_hat = sample(seed)
     a, b = y.numpy(), y_hat.numpy()
     assert mse(y, y_hat) == pytest.approx(mean_squared_error(a, b), rel=1e-12)

@@ -10,16 +10,13 @@ variance.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from importlib import util
-from pathlib import Path
 
-import numpy
 import torch
 
 from mlbook import cli, plotting
-from mlbook.data import train_test_indices
+from mlbook.data import load_diabetes_split
 from mlbook.feature_scaling import Standardizer
-from mlbook.metrics import mse
+from mlbook.linear_regression import mse
 from mlbook.multivariable import check_Xy
 
 
@@ -210,54 +207,16 @@ def bias_variance(
     return result
 
 
-#: The diabetes measurements, in the order of scikit-learn's file (s1 to s6 are blood
-#: serum values).
-DIABETES_FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
-
-
-def load_diabetes_split(
-    seed: int = 0,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
-    """scikit-learn's diabetes data (Efron et al., 2004: 442 patients, 10 measurements),
-    read from the files that ship inside scikit-learn, split 75/25 and standardised with
-    training statistics.
-
-    Returns X_train, y_train, X_val, y_val and the feature names. The files are read
-    directly (scikit-learn itself is not imported, which would take a second).
-    """
-    spec = util.find_spec("sklearn")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError(
-            "scikit-learn is not installed: pip install scikit-learn"
-        )
-    folder = Path(spec.origin).parent / "datasets" / "data"
-    # shape (442, 10)
-    X = torch.from_numpy(numpy.loadtxt(folder / "diabetes_data_raw.csv.gz"))
-    y = torch.from_numpy(numpy.loadtxt(folder / "diabetes_target.csv.gz"))  # (442,)
-    if X.shape != (442, len(DIABETES_FEATURES)) or y.shape != (442,):
-        raise ValueError(
-            f"unexpected diabetes files in {folder}: "
-            f"shapes {tuple(X.shape)} and {tuple(y.shape)}"
-        )
-    train, val = train_test_indices(X.shape[0], test_fraction=0.25, seed=seed)
-    scaler = Standardizer().fit(X[train])
-    return (
-        scaler.transform(X[train]),
-        y[train],
-        scaler.transform(X[val]),
-        y[val],
-        list(DIABETES_FEATURES),
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Ridge and lasso on the diabetes data: weights and exact zeros.
 
     The strength is chosen on validation data.
     """
-    parser = cli.make_parser("python -m mlbook.regularization", main.__doc__)
+    parser = cli.make_parser("python -m mlbook.regularisation", main.__doc__)
     args = parser.parse_args(argv)
     X_train, y_train, X_val, y_val, names = load_diabetes_split(seed=args.seed)
+    scaler = Standardizer().fit(X_train)  # statistics of the training rows only
+    X_train, X_val = scaler.transform(X_train), scaler.transform(X_val)
     strengths = (
         [0.0, 0.1, 1.0]
         if args.dry_run

@@ -1,11 +1,11 @@
-"""Tests for mlbook.env_check."""
+"""Tests for mlbook.setup."""
 
 import json
 import platform
 
 import torch
 
-from mlbook.env_check import environment_report, format_report, main, package_version, problems
+from mlbook.setup import environment_report, format_report, main, package_version, problems
 
 
 def test_report_names_versions_and_the_device():
