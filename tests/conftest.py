@@ -95,6 +95,51 @@ def copy_book(destination: Path, with_cache_from: Path | None = None) -> Path:
     return destination
 
 
+#: The MyST-NB front matter every chapter starts with (without it, its cells do not run).
+FRONT_MATTER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+file_format: mystnb
+---
+"""
+#: A book of three tiny chapters over a two-module package (`beta` imports `alpha`), built with the
+#: real book's configuration, extensions and static files: for tests of the build machinery, which
+#: then cost seconds instead of a build of the whole book.
+SMALL_BOOK = {
+    "_toc.yml": "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/alpha\n  - file: book/beta\n",
+    "book/intro.md": FRONT_MATTER + "\n# A small book\n\n```{code-cell} ipython3\nprint('no package code')\n```\n",
+    "book/alpha.md": FRONT_MATTER
+    + "\n# Alpha\n\n## The model\n\n```{code-cell} ipython3\nfrom mlbook.alpha import VALUE\n\nVALUE\n```\n",
+    "book/beta.md": FRONT_MATTER
+    + "\n# Beta\n\n```{code-cell} ipython3\nfrom mlbook.beta import twice\n\ntwice()\n```\n",
+    "code/mlbook/__init__.py": "",
+    "code/mlbook/alpha.py": "VALUE = 1\n",
+    "code/mlbook/beta.py": "from mlbook.alpha import VALUE\n\n\ndef twice():\n    return 2 * VALUE\n",
+}
+
+
+def small_book(destination: Path) -> Path:
+    """Write SMALL_BOOK into `destination`; build it with `build_book(root, env=small_book_env(root))`."""
+    shutil.copy2(ROOT / "_config.yml", destination / "_config.yml")
+    for name in ("_ext", "_static"):
+        shutil.copytree(ROOT / "book" / name, destination / "book" / name)
+    for name, text in SMALL_BOOK.items():
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
+        (destination / name).write_text(text, encoding="utf-8")
+    return destination
+
+
+def small_book_env(root: Path) -> dict[str, str]:
+    """The kernel imports the small book's own `mlbook`, not the real one."""
+    return {"PYTHONPATH": str(root / "code")}
+
+
 def build_book(root: Path, *extra: str, env: dict[str, str] | None = None, timeout: int = 600) -> Build:
     """Run the same build as `make book` on the book in `root`."""
     command = [str(BIN / "jupyter-book"), "build", str(root), "--warningiserror", "--keep-going", *extra]

@@ -13,7 +13,7 @@ import pytest
 import torch
 from sklearn.linear_model import LinearRegression
 
-from conftest import ROOT, build_book, copy_book, toc_files
+from conftest import ROOT, SMALL_BOOK, build_book, small_book, small_book_env, toc_files
 from mlbook.data import load_penguins
 
 pytestmark = pytest.mark.book
@@ -132,56 +132,65 @@ def test_measured_timings_are_marked_and_filled_in(built_book):
     assert ratio and int(ratio.group(1).replace(",", "")) > 10
 
 
-def test_a_failing_cell_fails_the_build(built_book, tmp_path):
-    copy = copy_book(tmp_path / "book", with_cache_from=built_book.root)
-    chapter = copy / "book" / "tensors.md"
+@pytest.fixture
+def small(tmp_path):
+    """The three-chapter book of conftest.SMALL_BOOK, built cold once: every chapter executed."""
+    root = small_book(tmp_path)
+    cold = build_book(root, env=small_book_env(root))
+    assert cold.returncode == 0, cold.log[-3000:]
+    assert cold.executed() == {"book/intro", "book/alpha", "book/beta"}
+    return root
+
+
+def test_a_failing_cell_fails_the_build(small):
+    chapter = small / "book" / "alpha.md"
     chapter.write_text(chapter.read_text() + "\n```{code-cell} ipython3\nraise RuntimeError('planted failure')\n```\n")
-    build = build_book(copy)
+    build = build_book(small, env=small_book_env(small))
     assert build.returncode != 0
     assert "planted failure" in build.log
 
 
-def test_rebuilds_execute_exactly_what_changed(built_book, tmp_path):
-    copy = copy_book(tmp_path / "book", with_cache_from=built_book.root)
-    # The kernel imports the copy's package, so the edit must show up on the page.
-    env = {"PYTHONPATH": str(copy / "code")}
+def test_rebuilds_execute_exactly_what_changed(small):
+    env = small_book_env(small)
 
-    unchanged = build_book(copy, env=env)
-    assert unchanged.returncode == 0, unchanged.log[-3000:]
-    assert unchanged.executed() == set()
+    def rebuild():
+        build = build_book(small, env=env)
+        assert build.returncode == 0, build.log[-3000:]
+        return build
 
-    module = copy / "code" / "mlbook" / "setup.py"
-    module.write_text(
-        module.read_text().replace(
-            'return "\\n".join(f"{name:<{width}}  {value}"', 'return "\\n".join(f"EDITED {name:<{width}}  {value}"'
-        )
-    )
-    edited = build_book(copy, env=env)
-    assert edited.returncode == 0, edited.log[-3000:]
-    assert edited.executed() == {"book/setup"}
+    assert rebuild().executed() == set()
+
+    # An edit to a module re-executes the chapters that import it, directly or through another module.
+    module = small / "code" / "mlbook" / "alpha.py"
+    module.write_text("VALUE = 21\n")
+    edited = rebuild()
+    assert edited.executed() == {"book/alpha", "book/beta"}
     # Even a single chapter runs in mlbook's executor (which stops the kernel at once after the
     # last cell), and myst-nb then reuses its result instead of running it a second time.
-    assert "setup.md: Executing notebook (one at a time) [mlbook]" in edited.log
+    assert "(in parallel, 2 at a time) [mlbook]" in edited.log
     assert "Executing notebook using local CWD" not in edited.log
-    assert "EDITED python" in visible_text(page(edited, "book/setup"))
+    assert "42" in visible_text(page(edited, "book/beta"))
 
-    chapter = copy / "book" / "linear_regression.md"
+    (small / "code" / "mlbook" / "beta.py").write_text(SMALL_BOOK["code/mlbook/beta.py"].replace("2 *", "3 *"))
+    only_beta = rebuild()
+    assert only_beta.executed() == {"book/beta"}
+    assert "book/beta.md: Executing notebook (one at a time) [mlbook]" in only_beta.log
+    assert "63" in visible_text(page(only_beta, "book/beta"))
+
+    chapter = small / "book" / "alpha.md"
     chapter.write_text(chapter.read_text().replace("## The model\n", "## The model\n\nA freshly edited sentence.\n", 1))
-    prose = build_book(copy, env=env)
-    assert prose.returncode == 0, prose.log[-3000:]
+    prose = rebuild()
     assert prose.executed() == set()
-    assert "A freshly edited sentence." in visible_text(page(prose, "book/linear_regression"))
+    assert "A freshly edited sentence." in visible_text(page(prose, "book/alpha"))
 
     # An edit to the book's own CSS alone reaches the site, with a new cache-busting checksum on
     # every page, and executes nothing. (Sphinx copies static files only when it writes pages.)
-    stylesheet = copy / "book" / "_static" / "mlbook.css"
-    old_link = re.search(r"mlbook\.css\?v=\w+", page(prose, "book/tensors")).group(0)
+    stylesheet = small / "book" / "_static" / "mlbook.css"
+    old_link = re.search(r"mlbook\.css\?v=\w+", page(prose, "book/beta")).group(0)
     stylesheet.write_text(stylesheet.read_text() + "\n/* a freshly edited rule */\n")
-    styled = build_book(copy, env=env)
-    assert styled.returncode == 0, styled.log[-3000:]
+    styled = rebuild()
     assert styled.executed() == set()
     assert "a freshly edited rule" in (styled.html / "_static" / "mlbook.css").read_text()
-    new_link = re.search(r"mlbook\.css\?v=\w+", page(styled, "book/tensors")).group(0)
+    new_link = re.search(r"mlbook\.css\?v=\w+", page(styled, "book/beta")).group(0)
     assert new_link != old_link
-    again = build_book(copy, env=env)
-    assert "no targets are out of date" in again.log, "once copied, the stylesheet is not stale"
+    assert "no targets are out of date" in rebuild().log, "once copied, the stylesheet is not stale"

@@ -101,13 +101,8 @@ def test_the_checks_catch_a_forward_import_and_a_cycle(tmp_path, monkeypatch):
 
 def chapters_using(module: str) -> set[str]:
     """The chapters an edit to code/mlbook/<module>.py re-executes (as book/_ext/mlbook_deps.py finds them)."""
-    path = (PACKAGE / f"{module}.py").resolve()
-    using = set()
-    for name in ORDER:
-        chapter = ROOT / "book" / f"{name}.md"
-        if path in mlbook_deps.chapter_dependencies(chapter.read_text(encoding="utf-8"), chapter.parent, PACKAGE):
-            using.add(name)
-    return using
+    chapters = [ROOT / "book" / f"{name}.md" for name in ORDER]
+    return {p.stem for p in mlbook_deps.chapters_using(PACKAGE / f"{module}.py", chapters, PACKAGE)}
 
 
 @pytest.mark.parametrize("module", sorted(set(MODULES) & set(ORDER)))

@@ -108,6 +108,16 @@ def chapter_dependencies(source: str, doc_dir: Path, package_dir: Path) -> list[
     return sorted(files)
 
 
+def chapters_using(path: Path, chapters: list[Path], package_dir: Path) -> list[Path]:
+    """The chapters (Markdown files) that an edit to the file at `path` re-executes."""
+    path = path.resolve()
+    return [
+        chapter
+        for chapter in chapters
+        if path in chapter_dependencies(chapter.read_text(encoding="utf-8"), chapter.parent, package_dir)
+    ]
+
+
 def fingerprint(files: list[Path], root: Path) -> str:
     """A hash of the files' names (relative to `root`) and contents."""
     digest = hashlib.sha256()
