@@ -10,8 +10,10 @@ import http.server
 import io
 import json
 import os
+import queue
 import shutil
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -67,18 +69,27 @@ def browser():
         instance.close()
 
 
+def _axe() -> str | None:
+    """axe-core's script, or None where it is missing on a contributor's machine (in CI: a failure)."""
+    if AXE.is_file():
+        return AXE.read_text(encoding="utf-8")
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"axe-core is not installed ({AXE.relative_to(ROOT)}); in CI the accessibility tests must run")
+    return None
+
+
 @pytest.fixture(scope="module")
 def axe_source() -> str:
-    if not AXE.is_file():
-        message = f"axe-core is not installed ({AXE.relative_to(ROOT)}): run `npm ci` (make test does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; in CI the accessibility tests must run")
-        pytest.skip(message)
-    return AXE.read_text(encoding="utf-8")
+    source = _axe()
+    if source is None:
+        pytest.skip(f"axe-core is not installed ({AXE.relative_to(ROOT)}): run `npm ci` (make test does)")
+    return source
 
 
-def axe_violations(page, axe_source: str) -> list[str]:
+def axe_violations(page, axe_source: str | None) -> list[str] | None:
     """axe-core's violations on the page (every rule axe runs by default), one line each."""
+    if axe_source is None:
+        return None
     page.add_script_tag(content=axe_source)
     violations = page.evaluate(
         "async () => (await axe.run(document)).violations.map("
@@ -132,29 +143,160 @@ def assert_real_screenshot(target: Path, width: int) -> None:
     assert len(data) > 15_000, f"{target} looks blank ({len(data)} bytes)"
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_page_loads_cleanly_passes_axe_and_stays_light(browser, site_url, axe_source, path):
-    context, page, log = open_page(browser, site_url, path)
+#: Code in the book is formatted to 88 columns (scripts/format_chapters.py, code/ruff.toml).
+CODE_BLOCKS = ".cell_input pre, div[class*=highlight-python] pre, div[class*=highlight-ipython] pre"
+#: A common laptop width, and the narrowest article column from 1024 to 1440 px outside the
+#: 1200-1260 px band (where the contents sidebar appears): 1024 px gives 733 px of code, 1366 px
+#: 730 px, 1280 px only 666 px. It is also the width of every desktop visit.
+LAPTOP = 1280
+
+
+@dataclass
+class Visit:
+    """What one load of a page showed: each page is loaded once at desktop and once at phone
+    width, and the tests below check what these visits recorded (rather than loading it again)."""
+
+    log: PageLog
+    title: str = ""
+    images: list = field(default_factory=list)
+    axe: list[str] | None = None  # None: axe-core is not installed
+    screenshot: Path | None = None
+    overflow: int = 0
+    axe_dark: list[str] | None = None
+    theme_after_switch: str = ""
+    header_links: list = field(default_factory=list)
+    code_blocks: list = field(default_factory=list)
+
+
+def visit_desktop(browser, site_url, axe_source, path) -> Visit:
+    """Load the page at LAPTOP width; run axe in the light theme, switch to the dark theme with the
+    theme's own button and run axe again, then open every folded cell and measure the code."""
+    context, page, log = open_page(browser, site_url, path, width=LAPTOP)
     try:
         page.wait_for_timeout(300)  # let deferred scripts finish
-        assert log.errors == [], f"console errors on {path}"
-        assert log.failed == [], f"failed requests on {path}"
-        assert log.foreign == [], f"requests to other hosts from {path}"
-        assert page.title()
-        images = page.eval_on_selector_all(
+        result = Visit(log=log, title=page.title())
+        result.images = page.eval_on_selector_all(
             "article img", "els => els.map(e => [e.getAttribute('src'), e.complete && e.naturalWidth > 0, e.alt])"
         )
-        for src, loaded, alt in images:
-            assert loaded, f"{src} did not load on {path}"
-            assert alt, f"{src} has no alt text on {path}"
-        weight = sum(log.sizes.values())
-        record_weight(path, weight, log.sizes)
-        assert not [u for u in log.sizes if "fontawesome.js" in u or "fa-brands" in u], "icon script/font is back"
-        assert weight < BUDGET, f"{path} weighs {weight:,} bytes (budget {BUDGET:,})"
-        assert axe_violations(page, axe_source) == [], f"axe-core violations on {path}"
-        assert_real_screenshot(screenshot(page, "desktop", path), 1280)
+        result.header_links = page.eval_on_selector_all(
+            ".article-header-buttons a", "els => els.map(e => [e.textContent.trim(), e.href])"
+        )
+        result.axe = axe_violations(page, axe_source)
+        result.screenshot = screenshot(page, "desktop", path)
+        switch = page.locator(".theme-switch-button:visible")
+        if switch.count():
+            for _ in range(3):  # the button cycles light -> auto -> dark
+                if page.evaluate("document.documentElement.dataset.theme") == "dark":
+                    break
+                switch.first.click()
+            result.theme_after_switch = page.evaluate("document.documentElement.dataset.theme")
+            # The theme's colours change by CSS transitions: let them end, or axe reads a colour halfway.
+            page.mouse.move(0, 0)
+            page.wait_for_function("!document.getAnimations().some(a => a instanceof CSSTransition)")
+            result.axe_dark = axe_violations(page, axe_source)
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        result.code_blocks = page.evaluate(
+            f"""() => [...document.querySelectorAll({CODE_BLOCKS!r})].map(e => ({{
+                overflow: e.scrollWidth - e.clientWidth,
+                width: e.clientWidth,
+                longest: Math.max(...e.textContent.split("\\n").map(line => line.length)),
+            }}))"""
+        )
+        return result
     finally:
         context.close()
+
+
+def visit_phone(browser, site_url, axe_source, path) -> Visit:
+    context, page, log = open_page(browser, site_url, path, width=PHONE)
+    try:
+        result = Visit(log=log, title=page.title())
+        result.overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        result.axe = axe_violations(page, axe_source)
+        result.screenshot = screenshot(page, "phone", path)
+        return result
+    finally:
+        context.close()
+
+
+#: Every page at desktop width, every page but the home page (a redirect) at phone width.
+VISITS = [("desktop", path) for path in PAGES] + [("phone", path) for path in PAGES[1:]]
+
+
+@pytest.fixture(scope="module")
+def visits(browser, site_url):
+    """Every visit of VISITS, made up front by two browsers at once (axe-core's checks take most of
+    the time and each uses one core). A visit that raised holds its exception, re-raised by its tests."""
+    axe = _axe()
+    pending = queue.SimpleQueue()
+    for item in sorted(VISITS, key=lambda item: item[0] != "desktop"):  # the longer visits first
+        pending.put(item)
+    made = {}
+
+    def worker():
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:  # one Playwright per thread: its API is not thread-safe
+            instance = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+            try:
+                while True:
+                    try:
+                        kind, path = pending.get_nowait()
+                    except queue.Empty:
+                        return
+                    visit = visit_desktop if kind == "desktop" else visit_phone
+                    try:
+                        made[kind, path] = visit(instance, site_url, axe, path)
+                    except Exception as error:  # noqa: BLE001 (reported by the page's own tests)
+                        made[kind, path] = error
+            finally:
+                instance.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return made
+
+
+def _recorded(visits, kind: str, path: str) -> Visit:
+    visit = visits[kind, path]
+    if isinstance(visit, Exception):
+        raise visit
+    return visit
+
+
+@pytest.fixture(scope="module")
+def desktop(visits):
+    """desktop(path): what the page's visit at desktop width recorded."""
+    return functools.partial(_recorded, visits, "desktop")
+
+
+@pytest.fixture(scope="module")
+def phone(visits):
+    """phone(path): what the page's visit at phone width recorded."""
+    return functools.partial(_recorded, visits, "phone")
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_loads_cleanly_passes_axe_and_stays_light(desktop, path):
+    """(Without axe-core on a contributor's machine, everything but the axe check.)"""
+    visit = desktop(path)
+    log = visit.log
+    assert log.errors == [], f"console errors on {path}"
+    assert log.failed == [], f"failed requests on {path}"
+    assert log.foreign == [], f"requests to other hosts from {path}"
+    assert visit.title
+    for src, loaded, alt in visit.images:
+        assert loaded, f"{src} did not load on {path}"
+        assert alt, f"{src} has no alt text on {path}"
+    weight = sum(log.sizes.values())
+    record_weight(path, weight, log.sizes)
+    assert not [u for u in log.sizes if "fontawesome.js" in u or "fa-brands" in u], "icon script/font is back"
+    assert weight < BUDGET, f"{path} weighs {weight:,} bytes (budget {BUDGET:,})"
+    assert visit.axe in ([], None), f"axe-core violations on {path}: {visit.axe}"
+    assert_real_screenshot(visit.screenshot, LAPTOP)
 
 
 def record_weight(path: str, weight: int, sizes: dict[str, int]) -> None:
@@ -196,63 +338,34 @@ def test_search_finds_a_word_from_a_chapter(browser, site_url, word, expected):
         context.close()
 
 
-def test_repository_buttons_point_at_the_configured_repository(browser, site_url):
+def test_repository_buttons_point_at_the_configured_repository(desktop):
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
-    context, page, log = open_page(browser, site_url, "book/linear_regression.html")
-    try:
-        hrefs = page.eval_on_selector_all(".article-header-buttons a", "els => els.map(e => e.href)")
-        assert f"{url}/edit/main/book/linear_regression.md" in hrefs
-        assert any(h.startswith(f"{url}/issues/new") for h in hrefs)
-        assert url in hrefs
-    finally:
-        context.close()
+    hrefs = [href for _, href in desktop("book/linear_regression.html").header_links]
+    assert f"{url}/edit/main/book/linear_regression.md" in hrefs
+    assert any(h.startswith(f"{url}/issues/new") for h in hrefs)
+    assert url in hrefs
 
 
 @pytest.mark.parametrize("path", PAGES[1:])
-def test_phone_width_does_not_scroll_sideways_and_passes_axe(browser, site_url, axe_source, path):
-    context, page, log = open_page(browser, site_url, path, width=PHONE)
-    try:
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, f"{path} is {overflow}px wider than a phone"
-        assert axe_violations(page, axe_source) == [], f"axe-core violations on {path} at phone width"
-        assert_real_screenshot(screenshot(page, "phone", path), PHONE)
-    finally:
-        context.close()
-
-
-#: Code in the book is formatted to 88 columns (scripts/format_chapters.py, code/ruff.toml).
-CODE_BLOCKS = ".cell_input pre, div[class*=highlight-python] pre, div[class*=highlight-ipython] pre"
-
-
-#: A common laptop width, and the narrowest article column from 1024 to 1440 px outside the
-#: 1200-1260 px band (where the contents sidebar appears): 1024 px gives 733 px of code, 1366 px
-#: 730 px, 1280 px only 666 px.
-LAPTOP = 1280
+def test_phone_width_does_not_scroll_sideways_and_passes_axe(phone, path):
+    visit = phone(path)
+    assert visit.overflow <= 0, f"{path} is {visit.overflow}px wider than a phone"
+    assert visit.axe in ([], None), f"axe-core violations on {path} at phone width: {visit.axe}"
+    assert_real_screenshot(visit.screenshot, PHONE)
 
 
 @pytest.mark.parametrize("path", [f"{doc}.html" for doc in CHAPTERS])
-def test_code_does_not_scroll_sideways_on_a_laptop(browser, site_url, path):
+def test_code_does_not_scroll_sideways_on_a_laptop(desktop, path):
     """The 88 columns the code is formatted to fit the article column, hidden cells included."""
-    context, page, log = open_page(browser, site_url, path, width=LAPTOP)
-    try:
-        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
-        blocks = page.evaluate(
-            f"""() => [...document.querySelectorAll({CODE_BLOCKS!r})].map(e => ({{
-                overflow: e.scrollWidth - e.clientWidth,
-                width: e.clientWidth,
-                longest: Math.max(...e.textContent.split("\\n").map(line => line.length)),
-            }}))"""
-        )
-        assert blocks, f"no code blocks found on {path}"
-        assert all(block["width"] > 0 for block in blocks), "a code block is still folded away"
-        scrolling = [block for block in blocks if block["overflow"] > 0]
-        assert not scrolling, f"{len(scrolling)} code blocks on {path} scroll sideways at {LAPTOP} px: {scrolling}"
-        assert max(block["longest"] for block in blocks) > 70, "the check should see some long lines"
-    finally:
-        context.close()
+    blocks = desktop(path).code_blocks
+    assert blocks, f"no code blocks found on {path}"
+    assert all(block["width"] > 0 for block in blocks), "a code block is still folded away"
+    scrolling = [block for block in blocks if block["overflow"] > 0]
+    assert not scrolling, f"{len(scrolling)} code blocks on {path} scroll sideways at {LAPTOP} px: {scrolling}"
+    assert max(block["longest"] for block in blocks) > 70, "the check should see some long lines"
 
 
-@pytest.mark.parametrize("width", [1000, 1280, 1600])
+@pytest.mark.parametrize("width", [1000, LAPTOP, 1600])
 def test_wide_screens_show_one_search_field_and_the_logo(browser, site_url, width):
     context, page, log = open_page(browser, site_url, "book/linear_regression.html", width=width)
     try:
@@ -269,38 +382,41 @@ def test_wide_screens_show_one_search_field_and_the_logo(browser, site_url, widt
 
 
 @pytest.mark.parametrize("path", PAGES[1:])
-def test_dark_theme_passes_axe(browser, site_url, axe_source, path):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def test_dark_theme_passes_axe(desktop, axe_source, path):
+    visit = desktop(path)
+    assert visit.theme_after_switch == "dark", f"the theme button did not switch {path} to the dark theme"
+    assert visit.axe_dark == [], f"axe-core violations on {path} in the dark theme: {visit.axe_dark}"
+
+
+def test_a_stored_dark_theme_applies_when_a_page_loads(browser, site_url, axe_source):
+    """A reader who chose the dark theme gets it on the next page they open."""
+    context = browser.new_context(viewport={"width": LAPTOP, "height": 900})
     page = context.new_page()
     page.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
     try:
-        page.goto(f"{site_url}/{path}", wait_until="networkidle")
+        page.goto(f"{site_url}/book/linear_regression.html", wait_until="networkidle")
         assert page.evaluate("document.documentElement.dataset.theme") == "dark"
-        assert axe_violations(page, axe_source) == [], f"axe-core violations on {path} in the dark theme"
+        assert axe_violations(page, axe_source) == []
     finally:
         context.close()
 
 
 @pytest.mark.parametrize("doc", CHAPTERS)
-def test_chapter_offers_notebook_script_and_colab_links_that_work(browser, site_url, doc):
+def test_chapter_offers_notebook_script_and_colab_links_that_work(browser, site_url, desktop, doc):
     repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     owner, name = repository.removeprefix("https://github.com/").split("/")
-    context, page, log = open_page(browser, site_url, f"{doc}.html")
+    links = dict(desktop(f"{doc}.html").header_links)
+    assert links["Colab"] == f"https://colab.research.google.com/github/{owner}/{name}/blob/notebooks/{doc}.ipynb"
+    assert links[".ipynb"] == f"{site_url}/_notebooks/{doc}.ipynb"
+    assert links[".py"] == f"{site_url}/_notebooks/{doc}.py"
+    context = browser.new_context()
     try:
-        links = dict(
-            page.eval_on_selector_all(
-                ".article-header-buttons a", "els => els.map(e => [e.textContent.trim(), e.href])"
-            )
-        )
-        assert links["Colab"] == f"https://colab.research.google.com/github/{owner}/{name}/blob/notebooks/{doc}.ipynb"
-        assert links[".ipynb"] == f"{site_url}/_notebooks/{doc}.ipynb"
-        assert links[".py"] == f"{site_url}/_notebooks/{doc}.py"
-        notebook = page.request.get(links[".ipynb"])
+        notebook = context.request.get(links[".ipynb"])
         assert notebook.ok
         data = json.loads(notebook.body())
         assert data["nbformat"] == 4 and data["metadata"]["kernelspec"]["name"] == "python3"
         assert "mlbook[notebook] @ git+" in "".join(data["cells"][2]["source"])
-        script = page.request.get(links[".py"])
+        script = context.request.get(links[".py"])
         assert script.ok and "# %%" in script.text()
     finally:
         context.close()
