@@ -163,12 +163,6 @@ def built_book(tmp_path_factory) -> Build:
     return clean_build(tmp_path_factory.mktemp("book"))
 
 
-@pytest.fixture(scope="session")
-def second_build(tmp_path_factory) -> Build:
-    """A second clean build in another folder, to compare with the first."""
-    return clean_build(tmp_path_factory.mktemp("book2"))
-
-
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass

@@ -115,8 +115,85 @@ def _repository_snapshot(folder: Path) -> Path:
     return folder
 
 
+#: The glued values a chapter marks as measured timings (in a `:::{div} measured-timing` block):
+#: the only numbers allowed to differ from one execution to the next.
+_TIMING_BLOCK = re.compile(r"^:::\{div\} measured-timing\n(.*?)^:::$", re.S | re.M)
+_GLUE_NAME = re.compile(r"\{glue(?::\w+)?\}`([\w-]+)")
+#: Output formats whose text a reader sees; figures (PNG) are compared by neither build nor test.
+_TEXT_FORMATS = ("text/plain", "text/html", "text/markdown", "text/latex")
+
+
+def timing_names(source: str) -> set[str]:
+    return {name for block in _TIMING_BLOCK.findall(source) for name in _GLUE_NAME.findall(block)}
+
+
+def readable_outputs(cell, timings: set[str]) -> list:
+    """What the page shows of a code cell's outputs, and every value it glues into the prose, as text.
+
+    Outputs of cells whose outputs the page removes are left out, except glued values; glued
+    measured timings are left out too."""
+    tags = cell.metadata.get("tags", [])
+    shown = not {"remove-output", "remove-cell"} & set(tags)
+    found = []
+    for output in cell.get("outputs", []):
+        glued = output.get("metadata", {}).get("scrapbook", {}).get("name")
+        if glued in timings or not (shown or glued):
+            continue
+        if output.output_type == "stream":  # one stream may arrive in several pieces: join them
+            if found and found[-1][0] == output.name:
+                found[-1] = (output.name, found[-1][1] + output.text)
+            else:
+                found.append((output.name, output.text))
+        elif output.output_type in ("display_data", "execute_result"):
+            found.append((glued, {k: v for k, v in output.data.items() if k in _TEXT_FORMATS}))
+        else:
+            found.append((output.output_type, output.get("ename"), output.get("evalue")))
+    return found
+
+
+def test_readable_outputs_keep_what_the_page_shows_and_drop_timings():
+    from nbformat.v4 import new_code_cell, new_output
+
+    glue = {"scrapbook": {"name": "m"}}
+    cell = new_code_cell("", outputs=[new_output("stream", name="stdout", text=t) for t in ("a", "\n")])
+    cell.outputs.append(new_output("display_data", data={"text/plain": "3", "image/png": "x"}, metadata=glue))
+    timed = dict(glue, scrapbook={"name": "loop_ms"})
+    cell.outputs.append(new_output("display_data", data={"text/plain": "5.1"}, metadata=timed))
+    assert readable_outputs(cell, {"loop_ms"}) == [("stdout", "a\n"), ("m", {"text/plain": "3"})]
+    cell.metadata["tags"] = ["remove-output"]
+    assert readable_outputs(cell, {"loop_ms"}) == [("m", {"text/plain": "3"})]
+    source = ":::{div} measured-timing\nIt took {glue:text}`loop_ms:.1f` ms.\n:::\n{glue:text}`m`\n"
+    assert timing_names(source) == {"loop_ms"}
+
+
+def same_as_the_book(doc: str, executed, built) -> list[str]:
+    """Where the downloaded notebook, run again, reads differently from the book's own execution
+    (the build's cached outputs): the same chapter executed twice must read the same."""
+    from jupyter_cache import get_cache
+
+    cache = get_cache(built.root / "_build" / ".jupyter_cache")
+    source_path = built.root / f"{doc}.md"
+    record = max((r for r in cache.list_cache_records() if r.uri == str(source_path)), key=lambda r: r.created)
+    book = {cell.source: cell for cell in cache.get_cache_bundle(record.pk).nb.cells if cell.cell_type == "code"}
+    timings = timing_names(source_path.read_text(encoding="utf-8"))
+    differences, compared = [], 0
+    for cell in executed.cells:
+        if cell.cell_type == "code" and cell.source in book:
+            compared += 1
+            ours, theirs = readable_outputs(cell, timings), readable_outputs(book[cell.source], timings)
+            if ours != theirs:
+                differences.append(f"{doc}: the cell {cell.source[:60]!r} gave {ours!r:.300} then {theirs!r:.300}")
+    if compared < len(book) - 3:  # all but the build's own cells (dependencies, stamp) and book-only ones
+        differences.append(f"{doc}: only {compared} of the book's {len(book)} code cells were found in the notebook")
+    return differences
+
+
 @pytest.mark.book
-def test_downloaded_notebooks_run_top_to_bottom_in_a_fresh_environment(site_url, tmp_path, monkeypatch):
+def test_downloaded_notebooks_run_top_to_bottom_in_a_fresh_environment_and_read_as_the_book(
+    built_book, site_url, tmp_path, monkeypatch
+):
+    """Each chapter's .ipynb download runs in a fresh environment, and its outputs and glued numbers
+    are the ones the book shows: the chapter executed twice reads the same (measured timings aside)."""
     from nbclient import NotebookClient
 
     python = _fresh_environment(tmp_path / "env")
@@ -150,23 +227,23 @@ def test_downloaded_notebooks_run_top_to_bottom_in_a_fresh_environment(site_url,
         data = urllib.request.urlopen(urljoin(page_url, link)).read()
         return nbformat.reads(data.decode(), as_version=4)
 
-    def execute(doc: str) -> str | None:
+    def execute(doc: str) -> list[str]:
         workdir = tmp_path / "run" / doc
         workdir.mkdir(parents=True)  # an empty folder: the notebook may not lean on the book's files
+        notebook = download(doc)
         try:
             NotebookClient(
-                download(doc), kernel_name="fresh", timeout=300, resources={"metadata": {"path": str(workdir)}}
+                notebook, kernel_name="fresh", timeout=300, resources={"metadata": {"path": str(workdir)}}
             ).execute()
         except Exception as error:  # noqa: BLE001 (report every chapter that fails, then fail)
-            return f"{doc}: {str(error)[-1500:]}"
-        return None
+            return [f"{doc}: {str(error)[-1500:]}"]
+        return same_as_the_book(doc, notebook, built_book)
 
     # The first notebook installs the package; the others then find it and run two at a time.
-    failures = [execute(CHAPTERS[0])]
+    failures = execute(CHAPTERS[0])
     assert list((python.parent.parent / "lib").glob("python*/site-packages/mlbook/__init__.py")), (
-        f"the install cell did not install mlbook into the fresh environment: {failures[0]}"
+        f"the install cell did not install mlbook into the fresh environment: {failures}"
     )
     with ThreadPoolExecutor(max_workers=2) as pool:
-        failures += list(pool.map(execute, CHAPTERS[1:]))
-    failures = [f for f in failures if f]
+        failures += [f for found in pool.map(execute, CHAPTERS[1:]) for f in found]
     assert not failures, "\n\n".join(failures)
