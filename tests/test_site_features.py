@@ -78,6 +78,21 @@ def test_page_fixes_are_idempotent_and_leave_other_markup_alone():
     assert site_fixes.fix_page('<i class="fab fa-github"></i>', None) == '<i class="fab fa-github"></i>'
 
 
+def test_a_fix_that_no_page_got_is_reported():
+    """When the theme's markup changes, the rewrite finds nothing to fix: the build must say so."""
+    theme_page = '<div id="pst-primary-sidebar" class="bd-sidebar-primary bd-sidebar"><i class="fab fa-github"></i>'
+    fixed = site_fixes.fix_page(theme_page, '<svg class="mlbook-icon"></svg>')
+    assert site_fixes.missing_fixes([fixed]) == ["the search shortcut hidden from assistive technology"]
+    assert len(site_fixes.missing_fixes(["<p>a new theme</p>"])) == len(site_fixes.FIXED_MARKS)
+
+
+@pytest.mark.book
+def test_every_page_fix_applied_somewhere_in_the_real_build(built_book):
+    pages = [p.read_text() for p in built_book.html.rglob("*.html") if "_static" not in p.parts]
+    assert site_fixes.missing_fixes(pages) == []
+    assert "site_fixes: no page got" not in built_book.log
+
+
 @pytest.mark.book
 def test_one_chapter_builds_alone_executing_only_itself(tmp_path):
     root = small_book(tmp_path)

@@ -1,7 +1,7 @@
 """Sphinx extension: every executed page says when, and with what, it was executed.
 
-`mlbook_deps` appends `STAMP_CELL` to every chapter with code. The cell runs last in the
-chapter's own kernel and shows the date and time, the Python and PyTorch versions and the
+It appends `STAMP_CELL` to every chapter with code (after `mlbook_deps`'s cell). The cell runs
+last in the chapter's own kernel and shows the date and time, the Python and PyTorch versions and the
 device PyTorch put tensors on, as PyTorch reported them there. Its output is cached with the
 chapter's other outputs, so a page read from the cache still shows when it really ran. At
 write time this extension adds how long the chapter took to execute, which myst-nb records.
@@ -9,11 +9,6 @@ The stamp sits in a `measured-timing` block: the determinism test skips those.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
-
-#: The book's own static files (mlbook.css), served from the site's _static folder.
-STATIC = Path(__file__).resolve().parents[1] / "_static"
 
 STAMP_TAG = "mlbook-execution-stamp"
 RUNTIME_SLOT = '<span class="execution-runtime"></span>'
@@ -63,37 +58,13 @@ def _on_html_page_context(app, pagename, templatename, context, doctree) -> None
     context["body"] = body.replace(RUNTIME_SLOT, text)
 
 
-def _on_config_inited(app, config) -> None:
-    if str(STATIC) not in config.html_static_path:
-        config.html_static_path.append(str(STATIC))
-
-
-def _static_is_stale(outdir: Path) -> bool:
-    """Whether a file in book/_static differs from (or is missing in) the site's _static."""
-    for path in STATIC.rglob("*"):
-        if path.is_file():
-            copy = outdir / "_static" / path.relative_to(STATIC)
-            if not copy.is_file() or copy.read_bytes() != path.read_bytes():
-                return True
-    return False
-
-
-def _on_env_get_outdated(app, env, added, changed, removed) -> list[str]:
-    """Rewrite every page when a file in book/_static changed.
-
-    Sphinx copies static files only when it writes pages, and with no page out of date it
-    writes none: an edit to mlbook.css alone never reached the site. Re-reading the pages
-    executes nothing (their outputs come from the cache) and gives each page the new file's
-    `?v=` checksum, so browsers fetch the new version.
-    """
-    if app.builder.format != "html" or not _static_is_stale(Path(app.outdir)):
-        return []
-    return sorted(env.found_docs - set(added) - set(changed) - set(removed))
+def _on_source_read(app, docname: str, source: list[str]) -> None:
+    if "{code-cell}" in source[0]:
+        source[0] = source[0].rstrip("\n") + STAMP_CELL
 
 
 def setup(app):
-    app.connect("config-inited", _on_config_inited)
-    app.connect("env-get-outdated", _on_env_get_outdated)
+    # After mlbook_deps (priority 500): the stamp is the chapter's last cell, so it runs last.
+    app.connect("source-read", _on_source_read, priority=600)
     app.connect("html-page-context", _on_html_page_context)
-    app.add_css_file("mlbook.css")
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

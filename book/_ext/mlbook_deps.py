@@ -21,8 +21,6 @@ import hashlib
 import re
 from pathlib import Path
 
-from execution_stamp import STAMP_CELL
-
 PACKAGE = "mlbook"
 CELL_TAG = "mlbook-dependencies"
 
@@ -141,22 +139,21 @@ def dependency_cell(files: list[Path], root: Path) -> str:
 
 
 def with_dependency_cell(app, docname: str, text: str) -> tuple[str, list[Path]]:
-    """The chapter's source with its dependency cell and the execution stamp cell
-    (`execution_stamp.STAMP_CELL`) appended, and the files it depends on."""
+    """The chapter's source with its dependency cell appended, and the files it depends on."""
     if "{code-cell}" not in text:
         return text, []
     doc_path = Path(app.env.doc2path(docname))
     files = chapter_dependencies(text, doc_path.parent, app.config.mlbook_package_dir_path)
-    text = text.rstrip("\n")
     if files:
-        text += dependency_cell(files, app.config.mlbook_root_path)
-    return text + STAMP_CELL, files
+        text = text.rstrip("\n") + dependency_cell(files, app.config.mlbook_root_path)
+    return text, files
 
 
 def _on_source_read(app, docname: str, source: list[str]) -> None:
     source[0], files = with_dependency_cell(app, docname, source[0])
-    for path in files:
-        app.env.note_dependency(str(path))
+    # (what env.note_dependency does, but for a named document: parallel_execute also calls this
+    # handler, before Sphinx reads any document)
+    app.env.dependencies[docname].update(str(path) for path in files)
 
 
 def _on_config_inited(app, config) -> None:

@@ -3,7 +3,7 @@
 myst-nb executes notebooks one at a time while Sphinx reads each page, so a cold build of the
 whole book takes the sum of all chapter times. Before reading starts, this extension works out
 which chapters will miss the jupyter-cache (building each notebook exactly as myst-nb will,
-including the dependency cell that `mlbook_deps` appends), runs those in parallel kernels, and
+with the cells the book's own extensions append on `source-read`), runs those in parallel kernels, and
 stores the results in the cache. myst-nb then finds every one of them cached.
 
 What is executed does not change: same notebook, same working directory, same timeout. One
@@ -26,12 +26,28 @@ from pathlib import Path, PurePosixPath
 
 from sphinx.util import logging
 
-import mlbook_deps
-
 logger = logging.getLogger(__name__)
 
 #: How nbclient stops a chapter's kernel after its last cell: at once, not by a request and a wait.
 SHUTDOWN = "immediate"
+
+
+#: The book's own Sphinx extensions: their `source-read` handlers shape what myst-nb executes.
+EXTENSIONS = Path(__file__).resolve().parent
+
+
+def chapter_source(app, docname: str, text: str) -> str:
+    """The chapter's text as myst-nb will read it: after the book's own `source-read` handlers.
+
+    (Only those: replaying the event would also run other extensions' handlers, such as
+    intersphinx's, which are meant to run once per document while Sphinx reads it.)
+    """
+    source = [text]
+    for listener in sorted(app.events.listeners["source-read"], key=lambda listener: listener.priority):
+        code = getattr(listener.handler, "__code__", None)
+        if code is not None and Path(code.co_filename).resolve().parent == EXTENSIONS:
+            listener.handler(app, docname, source)
+    return source[0]
 
 
 def jobs() -> int:
@@ -62,7 +78,7 @@ def _on_env_before_read_docs(app, env, docnames: list[str]) -> None:
             continue
         if any(PurePosixPath(path.as_posix()).match(p) for p in nb_config.execution_excludepatterns or ()):
             continue  # excluded from execution (e.g. by chapter_mode): myst-nb will not run it either
-        text, _ = mlbook_deps.with_dependency_cell(app, docname, path.read_text(encoding="utf-8"))
+        text = chapter_source(app, docname, path.read_text(encoding="utf-8"))
         reader = create_nb_reader(str(path), env.myst_config, nb_config, text)
         if reader is None:
             continue
@@ -109,6 +125,5 @@ def _on_env_before_read_docs(app, env, docnames: list[str]) -> None:
 
 
 def setup(app):
-    app.setup_extension("mlbook_deps")
     app.connect("env-before-read-docs", _on_env_before_read_docs)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -18,6 +18,10 @@
     myst-nb's show/hide toggles were all named "Toggle hidden content" and now take their name
     from what they say ("Show code cell source"); the primary sidebar (logo, search, chapter
     list) is not inside any landmark (region), so it becomes one.
+
+Rewriting finished HTML depends on the theme's exact markup, so the rewrite is loud: when no page
+of the site ends up with one of the fixes in `FIXED_MARKS` (the theme changed what it writes),
+the build warns, and with warnings as errors it fails, rather than the fix silently lapsing.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
 
 _BARE_REDIRECT = re.compile(r'^<meta http-equiv="Refresh" content="0; url=([^"]+)" />\s*$')
 
@@ -107,11 +115,25 @@ def fix_page(text: str, github: str | None) -> str:
     return text
 
 
+#: What a fixed page holds, for each fix that every page of the book needs.
+FIXED_MARKS = {
+    "the search shortcut hidden from assistive technology": _SEARCH_SHORTCUT_HIDDEN,
+    "the primary sidebar as a landmark": _SIDEBAR_LANDMARK,
+    "the GitHub icon as an inline SVG": '<svg class="mlbook-icon"',
+}
+
+
+def missing_fixes(pages: list[str]) -> list[str]:
+    """The fixes of FIXED_MARKS that no page shows (each a sign that the theme's markup changed)."""
+    return [fix for fix, mark in FIXED_MARKS.items() if not any(mark in page for page in pages)]
+
+
 def _fix_pages(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
     outdir = Path(app.outdir)
     github = github_svg(outdir / "_static")
+    fixed_pages = []
     for page in outdir.rglob("*.html"):
         if "_static" in page.parts:
             continue
@@ -119,6 +141,9 @@ def _fix_pages(app, exception) -> None:
         fixed = fix_page(text, github)
         if fixed != text:
             page.write_text(fixed, encoding="utf-8")
+        fixed_pages.append(fixed)
+    for fix in missing_fixes(fixed_pages):
+        logger.warning(f"site_fixes: no page got {fix}: the theme's markup has changed; update book/_ext/site_fixes.py")
 
 
 def _on_config_inited(app, config) -> None:
