@@ -11,13 +11,14 @@ PORT   ?= 8000
 # Sphinx warnings fail the build (-W); --keep-going reports all of them before failing.
 JB_FLAGS ?= --warningiserror --keep-going
 
-.PHONY: help venv book book-all chapter serve test bench clean clean-all
+.PHONY: help venv book book-all chapter serve test test-quick bench clean clean-all
 
 help:
 	@echo "make book      build the site into _build/html, executing changed chapters"
 	@echo "make chapter CHAPTER=book/<name>.md   build and preview one chapter in seconds"
 	@echo "make serve     preview the built site on http://$(HOST):$(PORT)"
 	@echo "make test      run every test: package, chapters, built site in a browser"
+	@echo "make test-quick  the package and source tests only (no book build, no browser): about a minute"
 	@echo "make bench     measure build, rebuild and test times"
 	@echo "make clean     remove the built site and the execution cache"
 
@@ -57,6 +58,11 @@ serve:
 
 test: $(STAMP) $(AXE)
 	$(BIN)/python -m pytest
+
+# What a contributor runs while editing code/ or tests: everything but the tests that build the
+# book or drive a browser (markers `book` and `browser`, pytest.ini).
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not book and not browser"
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py

@@ -178,3 +178,18 @@ def site_url(built_book):
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+#: Fixtures that build a book: a test using one must be marked `book`, so `make test-quick`
+#: (`-m "not book and not browser"`) stays quick.
+BUILDING_FIXTURES = {"built_book", "site_url", "small"}
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [
+        item.nodeid
+        for item in items
+        if BUILDING_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("book") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(f"these tests build the book but are not marked `book`: {unmarked}")
