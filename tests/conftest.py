@@ -17,8 +17,10 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-# The book's Sphinx extensions (book/_ext) are importable by every test, as Sphinx sees them.
-sys.path.insert(0, str(ROOT / "book" / "_ext"))
+# The book's Sphinx extensions (book/_ext) and scripts are importable by every test.
+sys.path[:0] = [str(ROOT / "book" / "_ext"), str(ROOT / "scripts")]
+import check_myst_header  # noqa: E402
+
 BIN = Path(sys.executable).parent
 #: What a copy of the book needs in order to build on its own.
 BOOK_FILES = ("_config.yml", "_toc.yml", "book", "code")
@@ -95,19 +97,9 @@ def copy_book(destination: Path, with_cache_from: Path | None = None) -> Path:
     return destination
 
 
-#: The MyST-NB front matter every chapter starts with (without it, its cells do not run).
-FRONT_MATTER = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
-file_format: mystnb
----
-"""
+#: The MyST-NB front matter every chapter starts with (without it, its cells do not run), as the
+#: pre-commit hook scripts/check_myst_header.py expects it.
+FRONT_MATTER = check_myst_header.EXPECTED + "\n"
 #: A book of three tiny chapters over a two-module package (`beta` imports `alpha`), built with the
 #: real book's configuration, extensions and static files: for tests of the build machinery, which
 #: then cost seconds instead of a build of the whole book.

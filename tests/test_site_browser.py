@@ -128,6 +128,13 @@ def open_page(browser, site_url, path, width=1280):
     return context, page, log
 
 
+def settle(page) -> None:
+    """Wait until the page is as a reader sees it: fonts loaded, and the theme's debounced (300 ms)
+    update of which scrolling blocks can take focus done (axe checks those tab stops)."""
+    page.evaluate("document.fonts.ready.then(() => true)")
+    page.wait_for_timeout(400)
+
+
 def screenshot(page, kind: str, path: str) -> Path:
     target = REPORTS / "screenshots" / kind / path.replace("/", "__").replace(".html", ".png")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +180,7 @@ def visit_desktop(browser, site_url, axe_source, path) -> Visit:
     theme's own button and run axe again, then open every folded cell and measure the code."""
     context, page, log = open_page(browser, site_url, path, width=LAPTOP)
     try:
-        page.wait_for_timeout(300)  # let deferred scripts finish
+        settle(page)
         result = Visit(log=log, title=page.title())
         result.images = page.eval_on_selector_all(
             "article img", "els => els.map(e => [e.getAttribute('src'), e.complete && e.naturalWidth > 0, e.alt])"
@@ -210,6 +217,7 @@ def visit_desktop(browser, site_url, axe_source, path) -> Visit:
 def visit_phone(browser, site_url, axe_source, path) -> Visit:
     context, page, log = open_page(browser, site_url, path, width=PHONE)
     try:
+        settle(page)
         result = Visit(log=log, title=page.title())
         result.overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         result.axe = axe_violations(page, axe_source)
@@ -395,6 +403,7 @@ def test_a_stored_dark_theme_applies_when_a_page_loads(browser, site_url, axe_so
     page.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
     try:
         page.goto(f"{site_url}/book/linear_regression.html", wait_until="networkidle")
+        settle(page)
         assert page.evaluate("document.documentElement.dataset.theme") == "dark"
         assert axe_violations(page, axe_source) == []
     finally:
@@ -462,6 +471,7 @@ def test_missing_page_gets_a_helpful_404_that_loads_its_styles(browser, pages_ur
     log = PageLog(page, pages_url)
     try:
         response = page.goto(pages_url + missing, wait_until="networkidle")
+        settle(page)
         assert response.status == 404
         assert page.title().startswith("Page not found")
         # Chromium logs the 404 of the page itself; every file the 404 page uses must load, at any depth.
