@@ -7,6 +7,7 @@ import importlib
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +47,13 @@ def test_main_runs_end_to_end(module, device, capsys, tmp_path):
     assert out.strip(), "main() should print its result"
     if "--out" in args:
         assert list((tmp_path / "figures").glob("*.png")), "--out should save figures"
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_device_is_offered_exactly_where_it_is_used(module, capsys):
+    """An example offers --device only if it puts its tensors on the device it names."""
+    source = (Path(mlbook.__path__[0]) / f"{module}.py").read_text(encoding="utf-8")
+    assert ("--device" in help_text(module, capsys)) == ("get_device(args.device)" in source)
 
 
 def run_module(module: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
