@@ -126,6 +126,14 @@ def test_diverges_just_above_the_limit(penguins):
             ),
             "fitted on 2 columns, got 3",
         ),
+        # erratum F5: an unfitted scaler used to raise AttributeError here
+        (lambda: to_original_units(torch.ones(2), 0.0, Standardizer()), "has not been fitted"),
+        (
+            lambda: to_original_units(torch.ones(3), 0.0, Standardizer().fit(torch.randn(5, 2, dtype=torch.float64))),
+            "fitted on 2 columns, got 3",
+        ),
+        (lambda: to_original_units([1.0, 2.0], 0.0, Standardizer()), "1-D tensor of weights"),
+        (lambda: to_original_units(torch.ones(2), 0.0, None), "must be a Standardizer"),
     ],
 )
 def test_bad_input_raises_clear_errors(action, message):

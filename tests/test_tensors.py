@@ -71,3 +71,18 @@ def test_check_gradient_catches_a_wrong_gradient():
 def test_bad_inputs_raise_clear_errors(f, x, eps, message):
     with pytest.raises(ValueError, match=message):
         numerical_gradient(f, x, eps)
+
+
+@pytest.mark.parametrize("view", [lambda W: W.T, lambda W: W[:, ::2], lambda W: W.double().T])
+def test_numerical_gradient_of_a_non_contiguous_view_matches_autograd(view):
+    """A transposed or strided input (erratum T4: its gradient used to come back all zeros)."""
+    W = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    x = view(W)
+    assert not x.is_contiguous()
+    before = x.clone()
+
+    def f(t):
+        return (t**3).sum() + t[0, 0] * t[-1, -1]
+
+    torch.testing.assert_close(numerical_gradient(f, x), autograd_gradient(f, x), rtol=1e-6, atol=1e-6)
+    assert torch.equal(x, before), "the input must be left as it was"

@@ -51,7 +51,7 @@ class Standardizer:
 
     def fit(self, X: torch.Tensor) -> Standardizer:
         _check_matrix(X)
-        std = X.std(dim=0, unbiased=False)
+        std = X.std(dim=0, correction=0)
         constant = torch.nonzero(std == 0).flatten().tolist()
         if constant:
             raise ValueError(
@@ -72,17 +72,21 @@ class Standardizer:
     def fit_transform(self, X: torch.Tensor) -> torch.Tensor:
         return self.fit(X).transform(X)
 
-    def _check_fitted(self, X: torch.Tensor) -> None:
+    def check_fitted(self, columns: int) -> None:
+        """Raise a ValueError unless it was fitted, on data with `columns` columns."""
         if self.mean is None or self.std is None:
             raise ValueError(
                 "the Standardizer has not been fitted: call fit(X_train) first"
             )
-        _check_matrix(X)
-        if X.shape[1] != self.mean.shape[0]:
+        if columns != self.mean.shape[0]:
             raise ValueError(
                 f"the Standardizer was fitted on {self.mean.shape[0]} columns, "
-                f"got {X.shape[1]}"
+                f"got {columns}"
             )
+
+    def _check_fitted(self, X: torch.Tensor) -> None:
+        _check_matrix(X)
+        self.check_fitted(X.shape[1])
 
 
 def _check_matrix(X) -> None:
@@ -95,6 +99,15 @@ def _check_matrix(X) -> None:
         raise ValueError("X must hold finite floating-point numbers")
 
 
+def _check_weights(w_scaled, scaler) -> None:
+    if not isinstance(scaler, Standardizer):
+        raise ValueError(f"scaler must be a Standardizer, got {type(scaler).__name__}")
+    if not isinstance(w_scaled, torch.Tensor) or w_scaled.ndim != 1:
+        got = getattr(w_scaled, "shape", type(w_scaled).__name__)
+        raise ValueError(f"w_scaled must be a 1-D tensor of weights, got {got}")
+    scaler.check_fitted(w_scaled.shape[0])
+
+
 def to_original_units(
     w_scaled: torch.Tensor, b_scaled: float, scaler: Standardizer
 ) -> tuple[torch.Tensor, float]:
@@ -103,7 +116,7 @@ def to_original_units(
     y_hat = sum_j w_j (x_j - mean_j) / std_j + b
           = sum_j (w_j / std_j) x_j + (b - sum_j w_j mean_j / std_j).
     """
-    scaler._check_fitted(torch.zeros(1, w_scaled.shape[0], dtype=scaler.mean.dtype))
+    _check_weights(w_scaled, scaler)
     w = w_scaled / scaler.std
     return w, float(b_scaled - (w * scaler.mean).sum())
 

@@ -68,7 +68,9 @@ def numerical_gradient(
     _check_inputs(f, x, eps)
     # float64: in float32 the rounding error of f, divided by a tiny eps, would swamp
     # the estimate.
-    x64 = x.detach().to(torch.float64)
+    # A contiguous copy: x itself is never written to, and reshape(-1) below is a view
+    # (of a transposed or sliced x it would be a copy, and the writes would be lost).
+    x64 = x.detach().to(torch.float64).clone(memory_format=torch.contiguous_format)
     grad = torch.zeros_like(x64)
     # views: writing to them writes x64, grad
     flat, grad_flat = x64.reshape(-1), grad.reshape(-1)
