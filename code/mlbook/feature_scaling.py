@@ -232,9 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ran is not None:
             steps = f"{ran} (run)"
         else:
-            steps = (
-                f"{predicted_steps_to_reach(inputs, y_train, lr, target):,} (predicted)"
-            )
+            # the formula's count is good to a few significant figures, not to the step
+            predicted = predicted_steps_to_reach(inputs, y_train, lr, target)
+            steps = f"{predicted:.2g} (predicted)"
         print(
             f"{name:13} {condition_number(inputs):11.3g} "
             f"{largest_stable_lr(inputs):11.3g} {steps:>22}"
