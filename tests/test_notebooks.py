@@ -8,6 +8,7 @@ import ast
 import json
 import re
 import subprocess
+import sys
 import sysconfig
 import urllib.request
 import venv
@@ -20,7 +21,9 @@ import pytest
 import yaml
 
 import notebooks
+import plain_notebook
 from conftest import ROOT, toc_files
+from mlbook.data import load_penguins
 
 REPOSITORY = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
 OWNER, NAME = REPOSITORY["url"].removeprefix("https://github.com/").split("/")
@@ -247,3 +250,115 @@ def test_downloaded_notebooks_run_top_to_bottom_in_a_fresh_environment_and_read_
     with ThreadPoolExecutor(max_workers=2) as pool:
         failures += [f for found in pool.map(execute, CHAPTERS[1:]) for f in found]
     assert not failures, "\n\n".join(failures)
+
+
+# The notebooks are plain (book/_ext/plain_notebook.py): no MyST syntax left for Jupyter to show raw.
+
+SITE = notebooks.site_url(OWNER, NAME)
+
+
+def fake_resolver(**glue) -> plain_notebook.Resolver:
+    return plain_notebook.Resolver(
+        site="https://example.org/",
+        labels={"intro": ("book/intro", "intro", "Introduction")},
+        terms={"loss function": ("book/glossary", "term-loss-function")},
+        glue={name: {"text/plain": repr(value)} for name, value in glue.items()},
+        read_include=lambda path, options: f"def {options['pyobject']}(x):\n    return helper(x) + CONSTANT\n",
+    )
+
+
+def test_roles_become_values_and_links():
+    text = (
+        "(intro)=\n# Title\n\n"
+        "See {ref}`intro`, {ref}`this page <intro>`, a {term}`loss <loss function>`: {glue:text}`a:.2f`."
+    )
+    plain = plain_notebook.plain_text(text, fake_resolver(a=0.49687))
+    assert plain == (
+        "# Title\n\nSee [Introduction](https://example.org/book/intro.html#intro), "
+        "[this page](https://example.org/book/intro.html#intro), "
+        "a [loss](https://example.org/book/glossary.html#term-loss-function): 0.50."
+    )
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{ref}`nowhere`", "no label"),
+        ("{term}`nothing`", "no glossary entry"),
+        ("{glue:text}`missing`", "no glued text"),
+        ("{eq}`x`", "the role {eq}"),
+        ("```{figure} a.png\n```", "the directive {figure}"),
+        ("```{admonition} A\nnever closed", "never closed"),
+    ],
+)
+def test_syntax_without_a_plain_form_is_an_error(text, message):
+    with pytest.raises(plain_notebook.UnknownSyntax, match=message):
+        plain_notebook.convert_markdown(text, ROOT / "book", fake_resolver())
+
+
+def test_directives_become_text_and_listings_code_cells():
+    text = (
+        "Before.\n\n```{literalinclude} ../code/mlbook/basis.py\n:language: python\n:pyobject: fit\n```\n\n"
+        "```{admonition} Solutions\n:class: dropdown\n\n1. {term}`loss function`\n```\n\n"
+        ":::{div} measured-timing\nIt took {glue:text}`ms:.1f` ms.\n:::\n"
+    )
+    cells = plain_notebook.convert_markdown(text, ROOT / "book", fake_resolver(ms=3.14159))
+    assert [kind for kind, _ in cells] == ["markdown", "code", "markdown"]
+    assert cells[0][1] == "Before."
+    assert cells[1][1].endswith("def fit(x):\n    return helper(x) + CONSTANT")
+    assert "from __future__ import annotations" in cells[1][1]
+    assert cells[2][1].startswith("**Solutions**\n\n1. [loss function](https://example.org/book/glossary.html")
+    assert cells[2][1].endswith("It took 3.1 ms.")
+
+
+def test_a_listing_imports_what_it_uses_from_its_module():
+    source = "@dataclass\nclass A(Base):\n    n: int = DEFAULT\n\n    def f(self) -> A:\n"
+    source += "        return _helper(self, torch)\n"
+    assert plain_notebook.used_names(source) == {"dataclass", "Base", "DEFAULT", "_helper", "torch"}
+    module = plain_notebook.module_names(ROOT / "code" / "mlbook" / "linear_regression.py")
+    assert {"torch", "dataclass", "GDConfig", "check_xy", "FLIPPER_REFERENCE_MM", "tqdm"} <= module
+
+
+def built_notebook(built_book, doc: str):
+    return nbformat.read(built_book.html / notebooks.NOTEBOOK_DIR / f"{doc}.ipynb", as_version=4)
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_built_notebooks_are_plain_markdown_and_code(built_book, doc):
+    from sphinx.directives.code import LiteralIncludeReader
+
+    notebook = built_notebook(built_book, doc)
+    markdown = "\n\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    assert plain_notebook.LEFTOVER.findall(markdown) == [], f"MyST syntax left in {doc}.ipynb"
+    source = (ROOT / f"{doc}.md").read_text(encoding="utf-8")
+    # every {term} is a link to its glossary entry on the site
+    assert markdown.count(f"]({SITE}book/glossary.html#term-") == source.count("{term}`")
+    # every listing the page shows is a code cell holding exactly what the page shows
+    code = [c.source for c in notebook.cells if c.cell_type == "code"]
+    config = type("Config", (), {"source_encoding": "utf-8-sig"})()
+    for block in plain_notebook._blocks(source):
+        if block[0] == "directive" and block[1] == "literalinclude":
+            shown = LiteralIncludeReader(str(ROOT / "book" / block[2]), block[3], config).read()[0].rstrip("\n")
+            assert any(cell.endswith(shown) for cell in code), f"{doc}: the listing {block[3]} is not a code cell"
+
+
+@pytest.mark.book
+def test_glued_numbers_in_a_notebook_are_the_computed_values(built_book):
+    from sklearn.linear_model import LinearRegression
+
+    data = load_penguins(("flipper_length_mm", "body_mass_g"))
+    x = ((data["flipper_length_mm"].double() - 200) / 10).numpy()[:, None]
+    fit = LinearRegression().fit(x, (data["body_mass_g"].double() / 1000).numpy())
+    markdown = "".join(c.source for c in built_notebook(built_book, "book/linear_regression").cells)
+    assert f"{fit.coef_[0]:.4f} kg/cm" in markdown and f"{fit.intercept_:.4f} kg" in markdown
+
+
+@pytest.mark.book
+def test_a_downloaded_script_prints_what_it_shows_and_saves_its_figures(built_book, tmp_path):
+    script = built_book.html / notebooks.NOTEBOOK_DIR / "book" / "tensors.py"
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "saved the figure figures/tensors-1.png" in result.stdout
+    assert (tmp_path / "figures" / "tensors-1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "torch.float64" in result.stdout  # a value the notebook would display, printed

@@ -6,8 +6,13 @@ into `_notebooks/<docname>.ipynb` and `_notebooks/<docname>.py` in the site, by 
 - right after the chapter's title comes a cell that installs the book's package (with what the
   chapters use: `mlbook[notebook]`) from the repository named in `_config.yml`, when `mlbook`
   is not importable yet (on Colab, or in a fresh environment);
-- cells tagged `book-only` (e.g. one that reads the book's own `_config.yml`) are left out;
-- outputs are left out: the notebook is for running.
+- cells tagged `book-only` (e.g. one that reads the book's own `_config.yml`, or checks a claim
+  of the prose) are left out;
+- the Markdown is made plain (plain_notebook.py): glued numbers as their values, glossary terms
+  and cross-references as links to the site, every listing as a code cell of its real source;
+- outputs are left out: the notebook is for running;
+- the script prints what the notebook would display and saves each figure as a PNG file,
+  saying where.
 
 The page's download menu gets `.ipynb` and `.py` entries, and a launch menu gets a Colab button
 that opens the chapter's notebook from the repository's `notebooks` branch, to which the deploy
@@ -16,12 +21,15 @@ workflow publishes the `_notebooks` folder (Colab opens notebooks from GitHub, n
 
 from __future__ import annotations
 
+import ast
 import copy
 import re
 from pathlib import Path
 from urllib.parse import urlparse
 
 from sphinx.util import logging
+
+import plain_notebook
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +84,11 @@ def is_chapter(path: Path) -> bool:
     return "file_format: mystnb" in text and "{code-cell}" in text
 
 
-def chapter_notebook(path: Path, spec: str, page_url: str):
-    """The runnable notebook made from the chapter's Markdown source at `path`."""
+def chapter_notebook(path: Path, spec: str, page_url: str, resolver: plain_notebook.Resolver | None = None):
+    """The runnable notebook made from the chapter's Markdown source at `path`.
+
+    With a `resolver` (which a build provides), the Markdown is made plain; without, it is kept.
+    """
     import jupytext
     import nbformat
 
@@ -93,14 +104,30 @@ def chapter_notebook(path: Path, spec: str, page_url: str):
         title, rest = match.group(1), cells[0].source[match.end() :].lstrip("\n")
         head = [nbformat.v4.new_markdown_cell(title.rstrip("\n"))]
         cells = ([nbformat.v4.new_markdown_cell(rest)] if rest.strip() else []) + cells[1:]
+    body = [_clean(cell) for cell in cells]
+    if resolver is not None:
+        head, body = ([made for cell in part for made in _plain(cell, path.parent, resolver)] for part in (head, body))
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = head + [intro, install] + [_clean(cell) for cell in cells]
+    notebook.cells = head + [intro, install] + body
     notebook.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     }
     nbformat.validate(notebook)
     return notebook
+
+
+def _plain(cell, doc_dir: Path, resolver: plain_notebook.Resolver) -> list:
+    """The cell, or the cells, that a plain notebook has for one cell of the chapter."""
+    import nbformat
+
+    if cell.cell_type != "markdown":
+        return [cell]
+    made = []
+    for kind, source in plain_notebook.convert_markdown(cell.source, doc_dir, resolver):
+        make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+        made.append(make(source))
+    return made
 
 
 def _clean(cell):
@@ -121,9 +148,93 @@ def _write_if_changed(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def resolver(app, docname: str) -> plain_notebook.Resolver:
+    """What plain_notebook needs to know about the built book, for the chapter `docname`."""
+    import json
+
+    from sphinx.directives.code import LiteralIncludeReader
+
+    owner, name, _ = repository(app)
+    std = app.env.get_domain("std")
+    terms = {key.lower(): entry[:2] for (kind, key), entry in std.objects.items() if kind == "term"}
+    glue_file = Path(app.env.mystnb_config.output_folder) / f"{docname}.glue.json"
+    glue = (
+        {key: output.get("data", {}) for key, output in json.loads(glue_file.read_text()).items()}
+        if glue_file.is_file()
+        else {}
+    )
+    return plain_notebook.Resolver(
+        site=site_url(owner, name),
+        labels=dict(std.labels),
+        terms=terms,
+        glue=glue,
+        read_include=lambda path, options: LiteralIncludeReader(str(path), options, app.config).read()[0],
+    )
+
+
+#: Defined at the top of each chapter's script (not its notebook): what a notebook displays
+#: after a cell, a script prints, or saves as a PNG file if it is a figure.
+SHOW_CODE = """\
+# As a script, this chapter prints what its notebook would display after a cell, and saves
+# each figure as a PNG file in the folder figures/ (it prints each file's name).
+from pathlib import Path
+
+
+def show(value, _figures=[0]):
+    if value is None:
+        return
+    if hasattr(value, "savefig"):  # a matplotlib figure
+        _figures[0] += 1
+        path = Path("figures") / f"{CHAPTER}-{_figures[0]}.png"
+        path.parent.mkdir(exist_ok=True)
+        value.savefig(path, dpi=100, bbox_inches="tight")
+        print(f"saved the figure {path}")
+    else:
+        print(repr(value))
+"""
+
+
+FUTURE = plain_notebook.FUTURE
+
+
+def script_source(source: str) -> str:
+    """A code cell's source for the script: its last expression, which a notebook would display,
+    passed to `show` (the source is left as it is when it ends otherwise, or does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    last = tree.body[-1] if tree.body else None
+    if not isinstance(last, ast.Expr) or source.rstrip().endswith(";"):
+        return source
+    call = last.value.func if isinstance(last.value, ast.Call) else None
+    if isinstance(call, ast.Name) and call.id in ("print", "glue", "display"):
+        return source  # shows nothing after the cell, or shows itself
+    lines = source.split("\n")
+    expression = ast.get_source_segment(source, last.value)
+    return "\n".join([*lines[: last.lineno - 1], f"show({expression})", *lines[last.end_lineno :]])
+
+
+def chapter_script(notebook, docname: str) -> str:
+    import jupytext
+    import nbformat
+
+    script = copy.deepcopy(notebook)
+    for cell in script.cells:
+        if cell.cell_type == "code":
+            # a file may name a __future__ import only at its top (a notebook cell may at its own)
+            cell.source = script_source(cell.source.replace(FUTURE + "\n", ""))
+    position = next(i for i, cell in enumerate(script.cells) if cell.cell_type == "code")
+    script.cells[position].source = FUTURE + "\n\n" + script.cells[position].source
+    position += 1
+    chapter = docname.split("/")[-1]
+    script.cells.insert(position, nbformat.v4.new_code_cell(f"CHAPTER = {chapter!r}\n" + SHOW_CODE))
+    script.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
+    return jupytext.writes(script, fmt="py:percent")
+
+
 def write_downloads(app, docnames) -> list[str]:
     """Write the notebook and the script of each chapter among `docnames`; return those written."""
-    import jupytext
     import nbformat
 
     owner, name, branch = repository(app)
@@ -133,12 +244,15 @@ def write_downloads(app, docnames) -> list[str]:
         path = Path(app.env.doc2path(docname))
         if path.suffix != ".md" or not is_chapter(path):
             continue
-        notebook = chapter_notebook(path, spec, site_url(owner, name) + f"{docname}.html")
+        page = site_url(owner, name) + f"{docname}.html"
+        try:
+            notebook = chapter_notebook(path, spec, page, resolver(app, docname))
+        except plain_notebook.UnknownSyntax as error:
+            logger.warning(f"notebooks: {docname}: cannot make a plain notebook: {error}")
+            continue
         target = Path(app.outdir) / NOTEBOOK_DIR / docname
         _write_if_changed(target.with_suffix(".ipynb"), nbformat.writes(notebook) + "\n")
-        script = copy.deepcopy(notebook)
-        script.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
-        _write_if_changed(target.with_suffix(".py"), jupytext.writes(script, fmt="py:percent"))
+        _write_if_changed(target.with_suffix(".py"), chapter_script(notebook, docname))
         written.append(docname)
     return written
 
