@@ -183,3 +183,72 @@ def test_rebuilds_execute_exactly_what_changed(small):
     new_link = re.search(r"mlbook\.css\?v=\w+", page(styled, "book/beta")).group(0)
     assert new_link != old_link
     assert "no targets are out of date" in rebuild().log, "once copied, the stylesheet is not stale"
+
+
+#: Runs in a fresh Python: each chapter's cells (JSON on stdin), in order, in one namespace per
+#: chapter, from the chapter's folder; prints one JSON line per chapter: None, or the first failure.
+_RUN_PASTED = """
+import contextlib, io, json, os, sys, traceback
+for doc, folder, cells in json.load(sys.stdin):
+    os.chdir(folder)
+    namespace, failure = {"__name__": "__main__"}, None
+    for number, cell in enumerate(cells, 1):
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(cell, f"{doc}, code block {number}", "exec"), namespace)
+        except BaseException:
+            failure = traceback.format_exc(limit=-2)
+            break
+    print(json.dumps([doc, failure]), flush=True)
+"""
+_CODE_BLOCK = re.compile(
+    r'<div class="cell_input docutils container">\s*<div class="highlight-ipython3 notranslate">'
+    r'<div class="highlight"><pre>(.*?)</pre>',
+    re.S,
+)
+
+
+def shown_code(markup: str) -> list[str]:
+    """The code cells a page shows (folded ones included), as a reader would copy them."""
+    return [html.unescape(re.sub(r"<[^>]+>", "", block)) for block in _CODE_BLOCK.findall(markup)]
+
+
+def test_code_a_reader_copies_from_each_page_runs_in_order(built_book):
+    """Every page's code cells, pasted in order into a fresh Python, run: no cell needs a name that
+    only a cell the page does not show defines (figures are drawn off screen)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    chapters = [(name, str((built_book.root / name).parent), shown_code(page(built_book, name))) for name in NOTEBOOKS]
+    assert all(cells for _, _, cells in chapters), "every page with code shows some"
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+
+    def run(half):
+        result = subprocess.run(
+            [sys.executable, "-c", _RUN_PASTED],
+            input=json.dumps(half),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reports = [r for half in pool.map(run, (chapters[0::2], chapters[1::2])) for r in half]
+    assert sorted(doc for doc, _ in reports) == sorted(NOTEBOOKS)
+    failures = [f"{doc}:\n{failure}" for doc, failure in reports if failure]
+    assert not failures, "\n\n".join(failures)
+
+
+def test_shown_code_is_what_the_page_shows():
+    markup = (
+        '<div class="cell_input docutils container">\n<div class="highlight-ipython3 notranslate">'
+        '<div class="highlight"><pre><span></span><span class="n">x</span> <span class="o">=</span> '
+        '<span class="s2">&quot;a &lt; b&quot;</span>\n</pre></div>'
+    )
+    assert shown_code(markup) == ['x = "a < b"\n']

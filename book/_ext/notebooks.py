@@ -7,7 +7,8 @@ into `_notebooks/<docname>.ipynb` and `_notebooks/<docname>.py` in the site, by 
   chapters use: `mlbook[notebook]`) from the repository named in `_config.yml`, when `mlbook`
   is not importable yet (on Colab, or in a fresh environment);
 - cells tagged `book-only` (e.g. one that reads the book's own `_config.yml`, or checks a claim
-  of the prose) are left out;
+  of the prose) or `remove-cell` (what the page does not show: glue, checks) are left out, so
+  the notebook runs what the page shows;
 - the Markdown is made plain (plain_notebook.py): glued numbers as their values, glossary terms
   and cross-references as links to the site, every listing as a code cell of its real source;
 - outputs are left out: the notebook is for running;
@@ -37,6 +38,8 @@ NOTEBOOK_DIR = "_notebooks"
 #: The branch the deploy workflow publishes NOTEBOOK_DIR to; Colab opens notebooks from there.
 NOTEBOOKS_BRANCH = "notebooks"
 SKIP_TAG = "book-only"
+#: Cells a notebook leaves out: book-only ones, and those the page does not show (`remove-cell`).
+LEFT_OUT = {SKIP_TAG, "remove-cell"}
 COLAB = "https://colab.research.google.com/github"
 
 _TITLE = re.compile(r"\A((?:\([\w-]+\)=\s*\n)?#\s+[^\n]+\n?)", re.MULTILINE)
@@ -93,7 +96,7 @@ def chapter_notebook(path: Path, spec: str, page_url: str, resolver: plain_noteb
     import nbformat
 
     source = jupytext.read(path, fmt="md:myst")
-    cells = [c for c in source.cells if SKIP_TAG not in c.metadata.get("tags", [])]
+    cells = [c for c in source.cells if not LEFT_OUT & set(c.metadata.get("tags", []))]
     intro = nbformat.v4.new_markdown_cell(
         f"*This notebook is generated from the web page [{page_url}]({page_url}), which shows its "
         "figures, mathematics and cross-references. Run the first code cell to install what it needs.*"
