@@ -252,3 +252,17 @@ def test_shown_code_is_what_the_page_shows():
         '<span class="s2">&quot;a &lt; b&quot;</span>\n</pre></div>'
     )
     assert shown_code(markup) == ['x = "a < b"\n']
+
+
+def test_the_setup_exercise_quotes_the_error_the_program_prints(built_book):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "mlbook.linear_regression", "--device", "cpu", "--epochs", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() in visible_text(page(built_book, "book/setup"))
