@@ -82,8 +82,8 @@ class Build:
         return found
 
 
-def copy_book(destination: Path, with_cache_from: Path | None = None) -> Path:
-    """Copy what the book needs into `destination` (optionally with an execution cache)."""
+def copy_book(destination: Path) -> Path:
+    """Copy what the book needs into `destination`."""
     destination.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
     for name in BOOK_FILES:
@@ -92,8 +92,6 @@ def copy_book(destination: Path, with_cache_from: Path | None = None) -> Path:
             shutil.copytree(source, destination / name, ignore=ignore)
         else:
             shutil.copy2(source, destination / name)
-    if with_cache_from is not None:
-        shutil.copytree(with_cache_from / "_build" / ".jupyter_cache", destination / "_build" / ".jupyter_cache")
     return destination
 
 
