@@ -162,7 +162,7 @@ def resolver(app, docname: str) -> plain_notebook.Resolver:
     terms = {key.lower(): entry[:2] for (kind, key), entry in std.objects.items() if kind == "term"}
     glue_file = Path(app.env.mystnb_config.output_folder) / f"{docname}.glue.json"
     glue = (
-        {key: output.get("data", {}) for key, output in json.loads(glue_file.read_text()).items()}
+        {key: output.get("data", {}) for key, output in json.loads(glue_file.read_text(encoding="utf-8")).items()}
         if glue_file.is_file()
         else {}
     )
