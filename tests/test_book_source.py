@@ -30,8 +30,10 @@ def reference_pages() -> list[str]:
     ]
 
 
+#: The appendices with code: executed like chapters, but with no module, test file or exercises.
+EXECUTED_APPENDICES = ["book/mathematics"]
 #: Appendices: plain Markdown pages with no code, so no kernel starts for them.
-REFERENCE = reference_pages()
+REFERENCE = [name for name in reference_pages() if name not in EXECUTED_APPENDICES]
 #: Every other page is a MyST-NB notebook, executed when the book is built.
 NOTEBOOKS = [name for name in CHAPTERS if name not in REFERENCE]
 
@@ -74,7 +76,7 @@ def test_chapter_exists_with_mystnb_front_matter(name):
 def test_chapter_has_label_summary_and_exercises_with_solutions(name):
     text = chapter_path(name).read_text(encoding="utf-8")
     assert re.search(r"^\([\w-]+\)=\n# ", text, re.MULTILINE), "a label before the title, for cross-references"
-    if name != "book/intro" and name not in REFERENCE:
+    if name != "book/intro" and name not in reference_pages():
         assert "\n## Summary\n" in text and "\n## Exercises\n" in text
         assert ":class: dropdown" in text, "solutions are collapsed"
     for phrase in ("coming soon", "TODO", "TBD", "lorem ipsum"):
@@ -111,7 +113,7 @@ def test_readme_table_maps_every_chapter_to_module_and_test():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = [line for line in readme.splitlines() if line.startswith("| [")]
     linked = set(re.findall(r"\]\((book/[\w/]+)\.md\)", "\n".join(rows)))
-    assert set(NOTEBOOKS) == linked  # the appendices have no module or test
+    assert set(NOTEBOOKS) - set(EXECUTED_APPENDICES) == linked  # the appendices have no module or test
     for row in rows:
         for target in re.findall(r"\]\(((?:code|tests)/[\w/.]+)\)", row):
             assert (ROOT / target).exists(), f"README links {target}, which does not exist"
@@ -201,6 +203,7 @@ def test_notation_and_glossary_are_the_unnumbered_reference_part_of_the_toc():
     parts = yaml.safe_load((ROOT / "_toc.yml").read_text())["parts"]
     assert parts[-1]["caption"] == "Reference" and parts[-1]["numbered"] is False
     assert REFERENCE == ["book/notation", "book/glossary"]
+    assert reference_pages() == ["book/mathematics", *REFERENCE]
 
 
 @pytest.mark.parametrize("name", REFERENCE)
