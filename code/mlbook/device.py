@@ -8,7 +8,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def get_device(name: str | None = "auto") -> torch.device:
-    """Return the device called `name`, or the best available one for "auto" (or None)."""
+    """The device called `name`, or the best available one for "auto" (or None)."""
     if name is None or name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -19,7 +19,7 @@ def get_device(name: str | None = "auto") -> torch.device:
 
 
 def requested_device(name: str) -> torch.device:
-    """The device `name` ("cpu", "cuda", "cuda:1", "mps"), checked to exist on this machine.
+    """The device `name` ("cpu", "cuda", "cuda:1", "mps"), checked to exist here.
 
     Asking for a device that this machine does not have raises a ValueError instead of
     failing later inside a computation.

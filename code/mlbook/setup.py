@@ -64,10 +64,10 @@ def package_version(name: str) -> str:
 def python_range(
     packages: Sequence[str] = LEARNER_PACKAGES, newest: int = 20
 ) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The oldest and newest Python 3.x that every installed package in `packages` declares.
+    """The oldest and newest Python 3.x that all installed `packages` declare.
 
-    A version counts when each package's Requires-Python accepts it and each package that
-    lists "Programming Language :: Python :: 3.x" classifiers lists it.
+    A version counts when each package's Requires-Python accepts it and each package
+    that lists "Programming Language :: Python :: 3.x" classifiers lists it.
     """
     if not packages:
         raise ValueError("packages is empty: name at least one installed distribution")
@@ -138,8 +138,9 @@ def problems(
         )
     if report.get("platform") == "Darwin x86_64":
         found.append(
-            "this Python runs as x86_64 on macOS: PyTorch has no macOS x86_64 wheels "
-            "after 2.2.2; on Apple silicon use an arm64 Python, on an Intel Mac use Colab"
+            "this Python runs as x86_64 on macOS: PyTorch has no macOS x86_64 "
+            "wheels after 2.2.2; on Apple silicon use an arm64 Python, on an Intel "
+            "Mac use Colab"
         )
     for name in ("torch", "numpy", "matplotlib"):
         if report.get(name, "not installed") == "not installed":
