@@ -7,6 +7,7 @@ check that compares it with the gradient `backward()` computes.
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -173,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=cli.positive_float,
         default=1e-6,
         help="finite-difference step h (default: %(default)s)",
+    )
+    # the option's old name, before the step was called h (epsilon is Adam's constant)
+    parser.add_argument(
+        "--eps", dest="h", type=cli.positive_float, help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
     device = get_device(args.device)
