@@ -1,11 +1,37 @@
-"""Tests for mlbook.setup."""
+"""Tests for mlbook.setup, and for the claims of the Setup chapter that code can check."""
 
 import json
 import platform
+import re
+from importlib import metadata
+from pathlib import Path
 
+import pytest
+import tomllib
 import torch
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
-from mlbook.setup import environment_report, format_report, main, package_version, problems
+from mlbook.setup import (
+    CONTRIBUTOR_PACKAGES,
+    LEARNER_PACKAGES,
+    MINIMUM_PYTHON,
+    environment_report,
+    format_report,
+    main,
+    package_version,
+    problems,
+    python_range,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTER = (ROOT / "book" / "setup.md").read_text(encoding="utf-8")
+
+
+def requirement_names(path: Path) -> dict[str, Requirement]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
+    return {r.name.lower(): r for r in found}
 
 
 def test_report_names_versions_and_the_device():
@@ -21,8 +47,14 @@ def test_missing_package_is_reported():
     report = {**environment_report(), "torch": "not installed", "python": "3.8.10"}
     found = problems(report)
     assert any("torch is not installed" in p for p in found)
-    assert any("older than 3.10" in p for p in found)
+    assert any("older than 3.11" in p for p in found)
     assert problems(environment_report()) == []
+
+
+def test_an_x86_64_python_on_macos_is_a_problem():
+    report = {**environment_report(), "platform": "Darwin x86_64"}
+    assert any("x86_64" in p and "arm64" in p for p in problems(report))
+    assert not problems({**environment_report(), "platform": "Darwin arm64"})
 
 
 def test_format_lines_up_names():
@@ -33,3 +65,58 @@ def test_format_lines_up_names():
 def test_main_prints_json(capsys):
     assert main(["--json"]) == 0
     assert json.loads(capsys.readouterr().out)["torch"] == torch.__version__
+
+
+def test_learner_and_contributor_packages_split_the_requirements():
+    """The chapter's split (S13): torch's pair plus the package's dependencies, then the rest."""
+    required = requirement_names(ROOT / "requirements.txt")
+    assert set(LEARNER_PACKAGES) | set(CONTRIBUTOR_PACKAGES) >= set(required)
+    assert not set(LEARNER_PACKAGES) & set(CONTRIBUTOR_PACKAGES)
+    project = tomllib.loads((ROOT / "code" / "pyproject.toml").read_text(encoding="utf-8"))
+    package_deps = {Requirement(d).name.lower() for d in project["project"]["dependencies"]}
+    assert set(LEARNER_PACKAGES) == package_deps | {"torch", "torchvision"}
+
+
+def test_install_commands_in_the_chapter_use_the_pinned_pair():
+    required = requirement_names(ROOT / "requirements.txt")
+    pins = {name: str(required[name].specifier).removeprefix("==") for name in ("torch", "torchvision")}
+    for name, version in re.findall(r"\b(torch|torchvision)==([\w.]+)", CHAPTER):
+        assert version == pins[name], f"the chapter installs {name}=={version}, requirements.txt pins {pins[name]}"
+    assert f"torch=={pins['torch']} torchvision=={pins['torchvision']}" in CHAPTER
+
+
+def test_python_range_matches_the_installed_metadata():
+    oldest, newest = python_range()
+    assert oldest == MINIMUM_PYTHON
+    # Independently: the tightest lower bound among the learner packages' Requires-Python.
+    bounds = []
+    for name in LEARNER_PACKAGES:
+        for spec in SpecifierSet(metadata.metadata(name).get("Requires-Python") or ""):
+            if spec.operator == ">=":
+                bounds.append(tuple(int(p) for p in spec.version.split(".")[:2]))
+    assert max(bounds) == oldest
+    assert newest >= (3, 13), "the chapter says 3.12 and 3.13 are accepted by the pinned packages"
+    assert tuple(int(p) for p in platform.python_version_tuple()[:2]) >= oldest
+
+
+def test_python_range_rejects_what_it_cannot_read():
+    with pytest.raises(ValueError, match="not installed"):
+        python_range(["surely-not-an-installed-package"])
+    with pytest.raises(ValueError, match="empty"):
+        python_range([])
+
+
+def test_the_chapter_runs_no_python_under_a_shell_prompt():
+    """S10: shell blocks hold commands only; Python goes into `python -c` or a Python block."""
+    blocks = re.findall(r"^ *```(sh|powershell|bat|text)\n(.*?)^ *```", CHAPTER, re.S | re.M)
+    assert blocks
+    python_words = re.compile(r"^\s*(from \w+ import|import \w+$|print\()", re.M)
+    for language, body in blocks:
+        assert not python_words.search(body), f"Python in a {language} block:\n{body}"
+
+
+def test_the_chapter_writes_converted_notebooks_outside_book():
+    """S11: a notebook written into book/ would be a second source for one document."""
+    for command in re.findall(r"jupytext --to ipynb[^\n`]*", CHAPTER):
+        target = re.search(r"(?:-o|--output) (\S+)", command)
+        assert target and not target.group(1).startswith("book"), command

@@ -57,20 +57,20 @@ def test_check_gradient_catches_a_wrong_gradient():
 
 
 @pytest.mark.parametrize(
-    "f, x, eps, message",
+    "f, x, h, message",
     [
         (example_function, torch.tensor([1, 2]), 1e-6, "floating-point"),
         (example_function, torch.tensor([]), 1e-6, "empty"),
         (example_function, torch.tensor([float("nan")]), 1e-6, "NaN"),
-        (example_function, torch.tensor([1.0]), 0.0, "eps must be"),
+        (example_function, torch.tensor([1.0]), 0.0, "h \\(the finite-difference step\\) must be"),
         ("not callable", torch.tensor([1.0]), 1e-6, "must be a function"),
         (lambda t: t * 2, torch.tensor([1.0, 2.0]), 1e-6, "single number"),
         (example_function, [1.0, 2.0], 1e-6, "torch.Tensor"),
     ],
 )
-def test_bad_inputs_raise_clear_errors(f, x, eps, message):
+def test_bad_inputs_raise_clear_errors(f, x, h, message):
     with pytest.raises(ValueError, match=message):
-        numerical_gradient(f, x, eps)
+        numerical_gradient(f, x, h)
 
 
 @pytest.mark.parametrize("view", [lambda W: W.T, lambda W: W[:, ::2], lambda W: W.double().T])
@@ -86,3 +86,16 @@ def test_numerical_gradient_of_a_non_contiguous_view_matches_autograd(view):
 
     torch.testing.assert_close(numerical_gradient(f, x), autograd_gradient(f, x), rtol=1e-6, atol=1e-6)
     assert torch.equal(x, before), "the input must be left as it was"
+
+
+def test_the_step_is_called_h_and_the_command_line_takes_it(capsys):
+    """Erratum X6: the finite-difference step is h (epsilon is Adam's stabiliser)."""
+    from mlbook.tensors import main
+
+    x = torch.tensor([0.3, -1.2], dtype=torch.float64)
+    torch.testing.assert_close(
+        numerical_gradient(example_function, x, h=1e-4), example_gradient(x), rtol=1e-6, atol=1e-7
+    )
+    assert check_gradient(example_function, x, h=1e-5).passed
+    assert main(["--dry-run", "--step", "1e-5"]) == 0
+    assert "gradient check passed" in capsys.readouterr().out

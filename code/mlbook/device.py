@@ -8,24 +8,28 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def get_device(name: str | None = "auto") -> torch.device:
-    """Return the device called `name`, or the best available one for "auto" (or None).
-
-    "auto" prefers CUDA, then Apple's MPS, then the CPU. Asking for a device that this
-    machine does not have raises a ValueError instead of failing later inside a
-    computation.
-    """
+    """The device called `name`, or the best available one for "auto" (or None)."""
     if name is None or name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    return requested_device(name)
+
+
+def requested_device(name: str) -> torch.device:
+    """The device `name` ("cpu", "cuda", "cuda:1", "mps"), checked to exist here.
+
+    Asking for a device that this machine does not have raises a ValueError instead of
+    failing later inside a computation.
+    """
     if not isinstance(name, str):
         raise ValueError(
             f"device must be a string such as 'cpu' or 'cuda', got {name!r}"
         )
     kind = name.split(":", 1)[0]
-    if kind not in DEVICE_CHOICES:
+    if kind not in DEVICE_CHOICES or kind == "auto":
         raise ValueError(
             f"device must be one of {', '.join(DEVICE_CHOICES)} (or 'cuda:N'), "
             f"got {name!r}"

