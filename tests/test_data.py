@@ -93,3 +93,40 @@ def test_the_diabetes_files_read_as_scikit_learn_reads_them():
     for rows, X_part, y_part in ((train, X, y), (test, X_test, y_test)):
         torch.testing.assert_close(X_part, torch.tensor(reference.data[rows.numpy()], dtype=torch.float64))
         torch.testing.assert_close(y_part, torch.tensor(reference.target[rows.numpy()], dtype=torch.float64))
+
+
+def test_species_codes_match_an_independent_reading_of_the_file():
+    from mlbook.data import PENGUIN_SPECIES, load_penguins_by_species
+
+    columns = ("bill_depth_mm", "body_mass_g")
+    with penguins_csv_path().open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if all(r[c] != "NA" for c in columns)]
+    data, species = load_penguins_by_species(columns)
+    assert species.dtype == torch.int64 and species.shape == (len(rows),) == (342,)
+    assert [PENGUIN_SPECIES[k] for k in species.tolist()] == [r["species"] for r in rows]
+    torch.testing.assert_close(data["bill_depth_mm"], load_penguins(columns)["bill_depth_mm"])
+    assert torch.bincount(species).tolist() == [151, 68, 123]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("x,y\n1,2\n", "no column 'species'"),
+        ("species,x,y\nAdelie,1,2\nEmperor,3,4\n", "line 3: species 'Emperor' is not one of"),
+        ("species,x,y\nAdelie,1,2\n", "no column 'z'"),
+    ],
+)
+def test_species_loader_raises_clear_errors(tmp_path, text, message):
+    from mlbook.data import load_penguins_by_species
+
+    columns = ("x", "z") if "no column 'z'" in message else ("x", "y")
+    with pytest.raises(ValueError, match=message):
+        load_penguins_by_species(columns, write(tmp_path, text))
+
+
+def test_species_loader_drops_the_rows_the_numeric_reader_drops(tmp_path):
+    from mlbook.data import load_penguins_by_species
+
+    path = write(tmp_path, "species,x,y\nGentoo,1,2\nAdelie,NA,3\n\nChinstrap,5,6\n")
+    data, species = load_penguins_by_species(("x", "y"), path)
+    assert data["x"].tolist() == [1.0, 5.0] and species.tolist() == [2, 1]

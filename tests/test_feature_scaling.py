@@ -8,10 +8,15 @@ from sklearn.preprocessing import StandardScaler
 
 from mlbook.data import train_test_indices
 from mlbook.feature_scaling import (
+    FEATURES,
+    TARGET,
     Standardizer,
     condition_number,
     gradient_descent_losses,
+    gradient_descent_path,
+    knn_predict,
     load_penguin_measurements,
+    mse_grid,
     predicted_losses,
     predicted_steps_to_reach,
     to_original_units,
@@ -139,3 +144,75 @@ def test_diverges_just_above_the_limit(penguins):
 def test_bad_input_raises_clear_errors(action, message):
     with pytest.raises(ValueError, match=message):
         action()
+
+
+def test_scikit_learn_note_mean_is_mean_and_scale_is_the_population_std(penguins):
+    """The chapter's "PyTorch or scikit-learn?" note: mean_ -> mean, scale_ -> std (ddof=0)."""
+    X, _ = penguins
+    ours = Standardizer().fit(X)
+    theirs = StandardScaler().fit(X.numpy())
+    np.testing.assert_allclose(ours.mean.numpy(), theirs.mean_, rtol=1e-12)
+    np.testing.assert_allclose(ours.std.numpy(), theirs.scale_, rtol=1e-12)
+    np.testing.assert_allclose(ours.std.numpy(), X.numpy().std(axis=0, ddof=0), rtol=1e-12)
+    assert not np.allclose(ours.std.numpy(), X.numpy().std(axis=0, ddof=1), rtol=1e-6)
+
+
+def test_the_leak_is_exactly_zero_for_least_squares_but_not_for_nearest_neighbours(penguins):
+    """Erratum F1: for least squares with an intercept the scaler's rows do not matter."""
+    X, y = penguins
+    train, test = train_test_indices(X.shape[0], seed=0)
+    ls_scores, knn_scores = [], []
+    for rows in (X[train], X, X[test]):
+        scaler = Standardizer().fit(rows)
+        Z_train, Z_test = scaler.transform(X[train]), scaler.transform(X[test])
+        w, b = least_squares(Z_train, y[train])
+        ls_scores.append(((Z_test @ w + b - y[test]) ** 2).mean().item())
+        knn_scores.append(((knn_predict(Z_train, y[train], Z_test, 10) - y[test]) ** 2).mean().item())
+    assert max(ls_scores) - min(ls_scores) < 1e-9 * min(ls_scores)
+    assert len({round(s, 6) for s in knn_scores}) == 3
+
+
+def test_knn_matches_scikit_learn():
+    from sklearn.neighbors import KNeighborsRegressor
+
+    g = torch.Generator().manual_seed(1)
+    X_train, X_query = (
+        torch.randn(60, 3, generator=g, dtype=torch.float64),
+        torch.randn(15, 3, generator=g, dtype=torch.float64),
+    )
+    y_train = torch.randn(60, generator=g, dtype=torch.float64)
+    theirs = KNeighborsRegressor(n_neighbors=5).fit(X_train.numpy(), y_train.numpy()).predict(X_query.numpy())
+    np.testing.assert_allclose(knn_predict(X_train, y_train, X_query, 5).numpy(), theirs, rtol=1e-12)
+    with pytest.raises(ValueError, match="k must be a whole number from 1 to 60"):
+        knn_predict(X_train, y_train, X_query, 61)
+    with pytest.raises(ValueError, match="X_query has 2 columns"):
+        knn_predict(X_train, y_train, X_query[:, :2], 5)
+
+
+def test_gradient_descent_path_gives_the_losses_and_the_grid_gives_the_mse(penguins):
+    X, y = penguins
+    Z = Standardizer().fit_transform(X)
+    lr = 0.5 * largest_stable_lr(Z)
+    path = gradient_descent_path(Z, y, lr, steps=30)
+    losses = ((Z @ path[:, :-1].T + path[:, -1] - y[:, None]) ** 2).mean(dim=0)
+    torch.testing.assert_close(losses, gradient_descent_losses(Z, y, lr, steps=30))
+    x = Z[:, 0]
+    weights, intercepts = torch.linspace(-2, 2, 5), torch.linspace(150, 250, 4)
+    grid = mse_grid(x, y, weights, intercepts)
+    assert grid.shape == (4, 5)
+    expected = torch.nn.functional.mse_loss(weights[3].double() * x + intercepts[1].double(), y)
+    torch.testing.assert_close(grid[1, 3], expected)
+
+
+def test_within_species_the_bill_depth_weight_is_positive(penguins):
+    """Erratum F2: the pooled fit's negative bill-depth weight is a species artefact."""
+    from mlbook.data import load_penguins_by_species
+
+    X, y = penguins
+    data, species = load_penguins_by_species((*FEATURES, TARGET))
+    torch.testing.assert_close(data["bill_depth_mm"].double(), X[:, 2])
+    train, _ = train_test_indices(X.shape[0], seed=0)
+    assert least_squares(X[train], y[train])[0][2] < 0
+    for k in range(3):
+        chosen = train[species[train] == k]
+        assert least_squares(X[chosen], y[chosen])[0][2] > 0

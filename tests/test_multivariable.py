@@ -123,3 +123,34 @@ def test_bad_shapes_raise_clear_errors(X, y, message):
         check_Xy(X, y)
     with pytest.raises(ValueError, match=message):
         least_squares(X, y)
+
+
+def test_feature_names_say_centimetres_and_bad_columns_are_refused():
+    from mlbook.multivariable import COLUMNS, FEATURES
+
+    assert FEATURES == ("bill_length_cm", "bill_depth_cm", "flipper_length_cm")
+    X, _ = load_penguin_features()
+    raw = torch.stack([load_penguin_features_raw(c) for c in COLUMNS], dim=1) / 10  # mm -> cm
+    torch.testing.assert_close(X, raw - raw.mean(dim=0))
+    with pytest.raises(ValueError, match="lengths in millimetres"):
+        load_penguin_features(("body_mass_g",))
+    with pytest.raises(ValueError, match="lengths in millimetres"):
+        load_penguin_features("bill_length_mm")
+
+
+def load_penguin_features_raw(column):
+    from mlbook.data import load_penguins
+
+    return load_penguins((column, "body_mass_g"))[column]
+
+
+def test_scikit_learn_note_coef_is_w_and_intercept_is_b(penguins):
+    """The chapter's "PyTorch or scikit-learn?" note: coef_ -> w, intercept_ -> b."""
+    X, y = penguins
+    sk = LinearRegression().fit(X.numpy(), y.numpy())
+    w_star, b_star = least_squares(X, y)
+    torch.testing.assert_close(torch.from_numpy(sk.coef_).double(), w_star, rtol=1e-5, atol=1e-6)
+    assert sk.intercept_ == pytest.approx(b_star, rel=1e-6)
+    torch.testing.assert_close(
+        torch.from_numpy(sk.predict(X.numpy())).double(), X.double() @ w_star + b_star, rtol=1e-5, atol=1e-5
+    )

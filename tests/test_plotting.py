@@ -71,3 +71,22 @@ def test_notebook_png_is_what_savefig_draws_at_100_dpi():
         assert shown[:8] == b"\x89PNG\r\n\x1a\n"
         assert shown == saved.getvalue()
         assert fig.dpi == 100
+
+
+def test_scatter_by_group_draws_one_cloud_per_group_and_the_lines():
+    import pytest
+
+    x = torch.tensor([0.0, 1.0, 2.0, 3.0])
+    y = torch.tensor([1.0, 2.0, 0.0, 1.0])
+    groups = torch.tensor([0, 0, 1, 1])
+    fig = plotting.scatter_by_group(x, y, groups, ("a", "b"), "x", "y", lines={1: (1.0, -2.0), None: (0.0, 1.0)})
+    ax = fig.axes[0]
+    assert len(ax.collections) == 2
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "fit to all points"]
+    group_line, pooled = ax.lines
+    assert group_line.get_xdata().tolist() == [2.0, 3.0] and group_line.get_ydata().tolist() == [0.0, 1.0]
+    assert pooled.get_xdata().tolist() == [0.0, 3.0] and pooled.get_linestyle() == "--"
+    with pytest.raises(ValueError, match="indices into names"):
+        plotting.scatter_by_group(x, y, groups + 1, ("a", "b"), "x", "y")
+    with pytest.raises(ValueError, match="1-D tensors of one length"):
+        plotting.scatter_by_group(x, y[:3], groups, ("a", "b"), "x", "y")

@@ -181,3 +181,45 @@ def load_diabetes_split(
         )
     train, test = train_test_indices(X.shape[0], test_fraction, seed=seed)
     return X[train], y[train], X[test], y[test], list(DIABETES_FEATURES)
+
+
+#: The three species in the penguins table, in the order of their codes in
+#: `load_penguins_by_species`.
+PENGUIN_SPECIES = ("Adelie", "Chinstrap", "Gentoo")
+
+
+def load_penguins_by_species(
+    columns: tuple[str, ...] = ("flipper_length_mm", "body_mass_g"),
+    path: str | Path | None = None,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The penguins' numeric `columns` (as `load_penguins`) and each row's species.
+
+    The species is a code, an index into PENGUIN_SPECIES, in a tensor (m,) of int64
+    whose rows match the numeric columns'. A file without a species column, or a species
+    not in PENGUIN_SPECIES, raises a ValueError naming the file and the line.
+    """
+    path = penguins_csv_path() if path is None else Path(path)
+    data = load_penguins(columns, path)  # checks the file and the numeric columns
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    header = [name.strip() for name in rows[0]]
+    if "species" not in header:
+        raise ValueError(
+            f"data file {path} has no column 'species'; found {', '.join(header)}"
+        )
+    index = [header.index(name) for name in columns]
+    where = header.index("species")
+    codes = []
+    for line_number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue  # a blank line, as read_numeric_columns skips it
+        if any(row[i].strip() in MISSING for i in index):
+            continue  # dropped from the numeric columns too
+        species = row[where].strip()
+        if species not in PENGUIN_SPECIES:
+            raise ValueError(
+                f"data file {path}, line {line_number}: species {species!r} is not "
+                f"one of {', '.join(PENGUIN_SPECIES)}"
+            )
+        codes.append(PENGUIN_SPECIES.index(species))
+    return data, torch.tensor(codes, dtype=torch.int64)

@@ -20,8 +20,10 @@ from mlbook.data import load_penguins
 from mlbook.device import get_device
 from mlbook.linear_regression import design_matrix
 
-#: The penguin measurements the chapter uses to predict body mass.
-FEATURES = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm")
+#: The columns of the penguins file the chapter uses to predict body mass (in mm)...
+COLUMNS = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm")
+#: ...and the names of the columns of X, which holds them in centimetres.
+FEATURES = tuple(name.removesuffix("_mm") + "_cm" for name in COLUMNS)
 
 
 def check_Xy(X: torch.Tensor, y: torch.Tensor) -> None:
@@ -49,15 +51,26 @@ def check_Xy(X: torch.Tensor, y: torch.Tensor) -> None:
 
 
 def load_penguin_features(
-    features: Sequence[str] = FEATURES,
+    columns: Sequence[str] = COLUMNS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """X: the penguins' `features` in cm, each centred on its mean; y: body mass in kg.
+    """X: the penguins' `columns` (lengths in mm in the file) in cm, each centred on its
+    mean; y: body mass in kg.
 
     X is (m, n), y is (m,).
     """
-    data = load_penguins((*features, "body_mass_g"))
-    X = torch.stack([data[name] for name in features], dim=1) / 10.0  # (m, n), mm -> cm
+    _check_lengths(columns)
+    data = load_penguins((*columns, "body_mass_g"))
+    X = torch.stack([data[name] for name in columns], dim=1) / 10.0  # (m, n), mm -> cm
     return X - X.mean(dim=0), data["body_mass_g"] / 1000.0
+
+
+def _check_lengths(columns: Sequence[str]) -> None:
+    lengths = [name for name in columns if name.endswith("_mm")]
+    if not columns or isinstance(columns, str) or len(lengths) != len(columns):
+        raise ValueError(
+            "columns must name lengths in millimetres (ending in _mm), such as "
+            f"{', '.join(COLUMNS)}; got {columns!r}"
+        )
 
 
 def predict_loop(X: torch.Tensor, w: torch.Tensor, b: float) -> torch.Tensor:
@@ -201,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
     )
     print(
-        f"{X.shape[0]} penguins, features (cm, centred): {', '.join(FEATURES)}; "
+        f"{X.shape[0]} penguins, features (centred): {', '.join(FEATURES)}; "
         f"trained on {device}"
     )
     print(f"{'':20} {'nn.Linear + SGD':>16} {'lstsq':>10}")

@@ -248,3 +248,63 @@ def residual_plot(
     ax.set_xlabel(f"predicted {label}")
     ax.set_ylabel("residual (true − predicted)")
     return fig
+
+
+def scatter_by_group(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    groups: torch.Tensor,
+    names: tuple[str, ...],
+    xlabel: str,
+    ylabel: str,
+    lines: Mapping[int | None, tuple[float, float]] | None = None,
+    size: tuple[float, float] = (6.0, 4.0),
+) -> Figure:
+    """The points (x, y) in one colour and marker per group, with straight lines.
+
+    `groups` holds each point's group as an index into `names`. `lines` maps a group to
+    the (slope, intercept) of a line drawn in its colour over its points' x-range, and
+    None to a line drawn in black, dashed, over all the points' x-range.
+    """
+    if not (x.shape == y.shape == groups.shape and x.ndim == 1):
+        raise ValueError(
+            "x, y and groups must be 1-D tensors of one length, got shapes "
+            f"{tuple(x.shape)}, {tuple(y.shape)} and {tuple(groups.shape)}"
+        )
+    if groups.numel() and not 0 <= groups.min() <= groups.max() < len(names):
+        raise ValueError(f"groups must be indices into names (0 to {len(names) - 1})")
+    lines = dict(lines or {})
+    fig = new_figure(size)
+    ax = fig.add_subplot()
+    markers = ("o", "s", "^", "D", "v")
+    for k, name in enumerate(names):
+        chosen = groups == k
+        colour = f"C{k}"
+        ax.scatter(
+            _as_numpy(x[chosen]),
+            _as_numpy(y[chosen]),
+            s=14,
+            alpha=0.55,
+            color=colour,
+            marker=markers[k % len(markers)],
+            label=name,
+        )
+        if k in lines and chosen.any():
+            slope, intercept = lines[k]
+            ends = torch.stack([x[chosen].min(), x[chosen].max()]).double()
+            ax.plot(_as_numpy(ends), _as_numpy(slope * ends + intercept), color=colour)
+    if None in lines:
+        slope, intercept = lines[None]
+        ends = torch.stack([x.min(), x.max()]).double()
+        ax.plot(
+            _as_numpy(ends),
+            _as_numpy(slope * ends + intercept),
+            color="black",
+            linestyle="--",
+            linewidth=2,
+            label="fit to all points",
+        )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return fig
