@@ -3,11 +3,14 @@ and the chapter's claims about baselines and leakage."""
 
 import pytest
 import torch
-from sklearn.linear_model import LinearRegression
+from scipy.stats import ttest_rel
+from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-from sklearn.model_selection import cross_val_score
+from sklearn.model_selection import KFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from mlbook.data import load_diabetes_split
+from mlbook.data import load_diabetes_split, train_test_indices
 from mlbook.evaluation import (
     cross_validate,
     fit_least_squares,
@@ -15,13 +18,18 @@ from mlbook.evaluation import (
     k_fold_indices,
     mae,
     mse,
+    paired_difference,
     pure_noise,
     r2,
+    repeated_split_scores,
     rmse,
     select_top_correlated,
     with_columns,
     with_feature_selection,
+    with_standardizing,
 )
+from mlbook.feature_scaling import Standardizer
+from mlbook.regularisation import ridge
 
 
 def sample(seed=0, m=50):
@@ -66,6 +74,90 @@ def test_cross_validation_matches_scikit_learn_on_the_same_folds():
     assert ours == pytest.approx(list(theirs), rel=1e-9)
 
 
+def fit_ridge(lam):
+    """The chapter's ridge fit, standardising inside."""
+
+    def fit(X, y):
+        w, b = ridge(X, y, lam)
+        return lambda X_new: X_new @ w + b
+
+    return with_standardizing(fit)
+
+
+def test_neg_root_mean_squared_error_is_minus_our_rmse_on_the_same_folds():
+    """The chapter's note: scoring="neg_root_mean_squared_error" returns -rmse, fold by fold."""
+    X, y, *_ = load_diabetes_split()
+    ours = cross_validate(with_standardizing(fit_least_squares), X, y, k=5, seed=0)
+    folds = [(train.numpy(), val.numpy()) for train, val in k_fold_indices(X.shape[0], 5, seed=0)]
+    pipeline = make_pipeline(StandardScaler(), LinearRegression())
+    theirs = cross_val_score(pipeline, X.numpy(), y.numpy(), cv=folds, scoring="neg_root_mean_squared_error")
+    assert ours == pytest.approx(list(-theirs), rel=1e-9)
+
+
+@pytest.mark.parametrize("lam", [0.03, 1.0])
+def test_standardised_ridge_is_a_scikit_learn_pipeline_with_alpha_m_lambda(lam):
+    """The chapter's note: make_pipeline(StandardScaler(), Ridge(alpha=m * lam)), m the fold's training rows."""
+    X, y, *_ = load_diabetes_split()
+    ours = cross_validate(fit_ridge(lam), X, y, k=5, seed=0)
+    for (train, val), score in zip(k_fold_indices(X.shape[0], 5, seed=0), ours, strict=True):
+        pipeline = make_pipeline(StandardScaler(), Ridge(alpha=len(train) * lam))
+        theirs = cross_val_score(
+            pipeline, X.numpy(), y.numpy(), cv=[(train.numpy(), val.numpy())], scoring="neg_root_mean_squared_error"
+        )
+        assert score == pytest.approx(-theirs[0], rel=1e-9)
+
+
+def test_kfold_shuffles_its_own_folds():
+    """The chapter's note: KFold(shuffle=True) cuts other folds than k_fold_indices, and the scores follow the folds."""
+    X, y, *_ = load_diabetes_split()
+    kfold = list(KFold(5, shuffle=True, random_state=0).split(X.numpy()))
+    ours = k_fold_indices(X.shape[0], 5, seed=0)
+    assert [sorted(val) for _, val in kfold] != [val.tolist() for _, val in ours]
+    theirs = cross_val_score(
+        LinearRegression(),
+        X.numpy(),
+        y.numpy(),
+        cv=KFold(5, shuffle=True, random_state=0),
+        scoring="neg_root_mean_squared_error",
+    )
+    by_hand = [
+        rmse(y[val], fit_least_squares(X[train], y[train])(X[val]))
+        for train, val in ((torch.from_numpy(t), torch.from_numpy(v)) for t, v in kfold)
+    ]
+    assert by_hand == pytest.approx(list(-theirs), rel=1e-9)
+
+
+def test_with_standardizing_learns_the_scaler_from_the_training_rows_only():
+    X, y, X_new, _, _ = load_diabetes_split()
+    lam = 0.3
+    model = fit_ridge(lam)(X, y)
+    scaler = Standardizer().fit(X)
+    w, b = ridge(scaler.transform(X), y, lam)
+    torch.testing.assert_close(model(X_new), scaler.transform(X_new) @ w + b)
+    # the rows it predicts do not change the scaling
+    torch.testing.assert_close(model(X_new[:5]), model(X_new)[:5])
+
+
+def test_repeated_split_scores_match_scikit_learn_split_by_split():
+    X, y, *_ = load_diabetes_split()
+    training, validation = repeated_split_scores(fit_least_squares, X, y, repeats=4, seed=7)
+    for i in range(4):
+        train, val = (t.numpy() for t in train_test_indices(X.shape[0], 0.25, seed=7 + i))
+        sk = LinearRegression().fit(X.numpy()[train], y.numpy()[train])
+        assert training[i] == pytest.approx(mean_squared_error(y.numpy()[train], sk.predict(X.numpy()[train])) ** 0.5)
+        assert validation[i] == pytest.approx(mean_squared_error(y.numpy()[val], sk.predict(X.numpy()[val])) ** 0.5)
+    assert len(set(validation)) == 4  # the splits differ
+
+
+def test_paired_difference_matches_a_paired_t_test():
+    """Mean / standard error is the paired t statistic."""
+    a = [55.2, 54.9, 52.5, 53.8, 59.3]
+    b = [55.4, 54.9, 52.3, 53.6, 59.2]
+    mean, se = paired_difference(a, b)
+    assert mean == pytest.approx(sum(x - y for x, y in zip(a, b, strict=True)) / 5, rel=1e-12)
+    assert mean / se == pytest.approx(ttest_rel(a, b).statistic, rel=1e-9)
+
+
 def test_least_squares_beats_the_baseline_on_diabetes():
     X, y, X_test, y_test, _ = load_diabetes_split()
     baseline = rmse(y_test, fit_mean_baseline(X, y)(X_test))
@@ -98,6 +190,9 @@ def test_top_correlated_finds_a_planted_column():
         (lambda: r2(torch.ones(4), torch.zeros(4)), "undefined"),
         (lambda: k_fold_indices(10, 1), "k must be"),
         (lambda: k_fold_indices(3, 4), "k must be"),
+        (lambda: paired_difference([1.0, 2.0], [1.0]), "equally long"),
+        (lambda: paired_difference([1.0], [1.0]), "at least 2"),
+        (lambda: repeated_split_scores(fit_least_squares, torch.zeros(4, 1), torch.zeros(4), repeats=0), "repeats"),
     ],
 )
 def test_bad_input_raises_clear_errors(action, message):

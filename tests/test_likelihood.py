@@ -7,7 +7,13 @@ import pytest
 import torch
 from sklearn.linear_model import QuantileRegressor
 
-from mlbook.likelihood import gaussian_nll, laplace_nll, least_absolute_deviations, make_outlier_data
+from mlbook.likelihood import (
+    best_line_through_points,
+    gaussian_nll,
+    laplace_nll,
+    least_absolute_deviations,
+    make_outlier_data,
+)
 from mlbook.linear_regression import least_squares
 
 
@@ -55,14 +61,45 @@ def test_maximum_likelihood_sigma_is_the_rms_residual():
     assert abs(gaussian_nll(y, a * x + b, best + h).item() - gaussian_nll(y, a * x + b, best - h).item()) < 1e-9
 
 
-def test_least_absolute_deviations_matches_scikit_learn():
-    x, y, _ = make_outlier_data(seed=3)
+def all_pairs_lad(x, y):
+    """The exact least-absolute-deviations line by brute force: the best line through two points."""
+    i, j = torch.triu_indices(len(x), len(x), offset=1)
+    keep = x[i] != x[j]
+    i, j = i[keep], j[keep]
+    slopes = (y[j] - y[i]) / (x[j] - x[i])
+    intercepts = y[i] - slopes * x[i]
+    errors = (y - slopes[:, None] * x - intercepts[:, None]).abs().mean(dim=1)
+    k = errors.argmin()
+    return slopes[k].item(), intercepts[k].item()
+
+
+@pytest.mark.parametrize("seed, outliers", [(0, 8), (3, 8), (5, 0), (7, 20)])
+def test_least_absolute_deviations_is_exact(seed, outliers):
+    """The chapter's line is the exact optimum: scikit-learn's linear program and a brute-force search agree."""
+    x, y, _ = make_outlier_data(outliers=outliers, seed=seed)
     a, b = least_absolute_deviations(x, y)
     sk = QuantileRegressor(quantile=0.5, alpha=0.0, solver="highs").fit(x.numpy()[:, None], y.numpy())
-    ours = (y - (a * x + b)).abs().mean().item()
-    theirs = (y - torch.from_numpy(sk.predict(x.numpy()[:, None]))).abs().mean().item()
-    assert ours == pytest.approx(theirs, rel=1e-6)  # the same optimal mean absolute error
-    assert a == pytest.approx(sk.coef_[0], abs=1e-3) and b == pytest.approx(sk.intercept_, abs=1e-2)
+    assert a == pytest.approx(sk.coef_[0], abs=1e-9) and b == pytest.approx(sk.intercept_, abs=1e-9)
+    a_pairs, b_pairs = all_pairs_lad(x, y)
+    assert a == pytest.approx(a_pairs, abs=1e-9) and b == pytest.approx(b_pairs, abs=1e-9)
+
+
+def test_least_absolute_deviations_is_exact_from_a_poor_start():
+    """The finishing step alone finds the optimum even when reweighting is skipped."""
+    x, y, _ = make_outlier_data(seed=1)
+    assert least_absolute_deviations(x, y, iterations=0) == pytest.approx(all_pairs_lad(x, y), abs=1e-9)
+    assert best_line_through_points(x, y, -5.0, 40.0) == pytest.approx(all_pairs_lad(x, y), abs=1e-9)
+
+
+def test_reweighting_alone_stops_short_of_the_optimum():
+    """Why the finishing step exists: 30 rounds of reweighted least squares are not yet exact."""
+    x, y, _ = make_outlier_data()
+    X = torch.stack([x, torch.ones_like(x)], dim=1)
+    theta = torch.linalg.lstsq(X, y[:, None]).solution[:, 0]
+    for _ in range(30):
+        root = (1.0 / torch.clamp((X @ theta - y).abs(), min=1e-8)).sqrt()[:, None]
+        theta = torch.linalg.lstsq(X * root, y[:, None] * root).solution[:, 0]
+    assert abs(theta[0].item() - all_pairs_lad(x, y)[0]) > 1e-4
 
 
 def test_absolute_error_resists_outliers_where_squared_error_does_not():
@@ -89,6 +126,7 @@ def test_outlier_data_marks_its_outliers():
         (lambda: laplace_nll(torch.zeros(2), torch.zeros(2), math.inf), "scale must be"),
         (lambda: make_outlier_data(m=10, outliers=6), "outliers must be"),
         (lambda: least_absolute_deviations(torch.zeros(3), torch.zeros(4)), "same length"),
+        (lambda: best_line_through_points(torch.ones(3), torch.zeros(3), 0.0, 0.0), "two different"),
     ],
 )
 def test_bad_input_raises_clear_errors(action, message):

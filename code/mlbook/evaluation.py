@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from mlbook import cli, plotting
-from mlbook.data import load_diabetes_split
+from mlbook.data import load_diabetes_split, train_test_indices
 from mlbook.feature_scaling import Standardizer
 from mlbook.linear_regression import check_predictions, mse
 from mlbook.multivariable import least_squares
@@ -106,6 +106,67 @@ def cross_validate(
     return scores
 
 
+def with_standardizing(fit: Fit) -> Fit:
+    """`fit` on standardised inputs, scaled with its own training rows' statistics.
+
+    The returned model standardises new inputs with those same statistics.
+    """
+
+    def fit_scaled(
+        X: torch.Tensor, y: torch.Tensor
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        scaler = Standardizer().fit(X)
+        model = fit(scaler.transform(X), y)
+        return lambda X_new: model(scaler.transform(X_new))
+
+    return fit_scaled
+
+
+def repeated_split_scores(
+    fit: Fit,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    repeats: int = 200,
+    test_fraction: float = 0.25,
+    seed: int = 0,
+    score: Callable[[torch.Tensor, torch.Tensor], float] = rmse,
+) -> tuple[list[float], list[float]]:
+    """Training and validation scores of `fit` over `repeats` random splits.
+
+    Split number i uses seed + i, so the splits differ and the lists are reproducible.
+    """
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(
+            f"repeats must be a whole number of at least 1, got {repeats!r}"
+        )
+    training, validation = [], []
+    for i in range(repeats):
+        train, val = train_test_indices(X.shape[0], test_fraction, seed=seed + i)
+        model = fit(X[train], y[train])
+        training.append(score(y[train], model(X[train])))
+        validation.append(score(y[val], model(X[val])))
+    return training, validation
+
+
+def paired_difference(
+    scores_a: Sequence[float], scores_b: Sequence[float]
+) -> tuple[float, float]:
+    """Mean and standard error of the differences a - b, fold by fold.
+
+    For two models scored on the same folds: the standard error is the sample standard
+    deviation of the differences over the square root of their number.
+    """
+    if len(scores_a) != len(scores_b) or len(scores_a) < 2:
+        raise ValueError(
+            "need two equally long lists of at least 2 scores on the same folds, "
+            f"got {len(scores_a)} and {len(scores_b)}"
+        )
+    d = torch.tensor(scores_a, dtype=torch.float64) - torch.tensor(
+        scores_b, dtype=torch.float64
+    )
+    return d.mean().item(), (d.std() / len(d) ** 0.5).item()
+
+
 def select_top_correlated(X: torch.Tensor, y: torch.Tensor, count: int) -> torch.Tensor:
     """Indices of the `count` columns of X most correlated with y.
 
@@ -162,14 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     X_train, y_train, X_test, y_test, names = load_diabetes_split(seed=args.seed)
-    scaler = Standardizer().fit(X_train)  # statistics of the training rows only
-    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
     print(f"diabetes: {len(y_train)} training and {len(y_test)} test patients")
     figures = {}
     for name, fit in (
         ("mean baseline", fit_mean_baseline),
         ("least squares", fit_least_squares),
     ):
+        # the scaler is fitted inside: on the training rows, and on each fold's
+        fit = with_standardizing(fit)
         model = fit(X_train, y_train)
         pred = model(X_test)
         residuals = plotting.residual_plot(pred, y_test - pred, "disease progression")
