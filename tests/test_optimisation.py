@@ -78,12 +78,12 @@ def test_stability_limit_is_two_over_the_largest_curvature():
     torch.testing.assert_close(
         hessian(x),
         torch.autograd.functional.hessian(
-            lambda p: squared_error(predict(x.double(), p[0], p[1]), y.double()), torch.zeros(2, dtype=torch.float64)
+            lambda p: squared_error(y.double(), predict(x.double(), p[0], p[1])), torch.zeros(2, dtype=torch.float64)
         ),
     )
     below = train(x, y, lambda p: SGD(p, lr=0.95 * limit), steps=400)
     above = train(x, y, lambda p: SGD(p, lr=1.05 * limit), steps=400)
-    assert below.losses[-1] < 1.01 * squared_error(predict(x, *least_squares(x, y)), y)
+    assert below.losses[-1] < 1.01 * squared_error(y, predict(x, *least_squares(x, y)))
     assert above.losses[-1] > 1e3 * above.losses[0]
 
 
@@ -101,7 +101,7 @@ def test_mini_batches_use_every_example_once_per_epoch():
     assert len(seen) == 6
     # Two epochs of three batches: the three batch gradients of an epoch sum to 3 x the full gradient.
     a, b = torch.zeros((), requires_grad=True), torch.zeros((), requires_grad=True)
-    squared_error(predict(x, a, b), y).backward()
+    squared_error(y, predict(x, a, b)).backward()
     assert sum(seen[:3]) == pytest.approx(3 * a.grad.item(), rel=1e-5)
     assert sum(seen[3:]) == pytest.approx(3 * a.grad.item(), rel=1e-5)
     assert seen[:3] != seen[3:], "each epoch should shuffle"
@@ -120,7 +120,7 @@ def test_mini_batch_training_is_seeded_and_noisier():
 
 def test_the_chapter_comparison_momentum_and_adam_beat_plain_sgd():
     x, y = make_line_data()
-    target = 1.01 * squared_error(predict(x, *least_squares(x, y)), y).item()
+    target = 1.01 * squared_error(y, predict(x, *least_squares(x, y))).item()
     steps = {name: steps_to_reach(train(x, y, make, steps=400).losses, target) for name, make in OPTIMIZERS.items()}
     assert all(s is not None for s in steps.values()), steps
     assert steps["SGD + momentum"] < steps["SGD"]

@@ -199,7 +199,7 @@ def train(
     losses, params = [], []
     for _ in tqdm(range(steps), disable=not progress, unit="step", leave=False):
         with torch.no_grad():
-            losses.append(squared_error(predict(x, a, b), y))
+            losses.append(squared_error(y, predict(x, a, b)))
             params.append(torch.stack([a, b]))
         if batch_size is None:
             batch = slice(None)
@@ -209,10 +209,10 @@ def train(
             batch = order[position : position + batch_size].to(x.device)
             position += batch_size
         optimizer.zero_grad()
-        squared_error(predict(x[batch], a, b), y[batch]).backward()
+        squared_error(y[batch], predict(x[batch], a, b)).backward()
         optimizer.step()
     with torch.no_grad():
-        losses.append(squared_error(predict(x, a, b), y))
+        losses.append(squared_error(y, predict(x, a, b)))
         params.append(torch.stack([a, b]))
     return FitResult.from_steps(params, losses)
 
@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     x, y = make_line_data(seed=args.seed)
     x, y = x.to(device), y.to(device)
     steps = 5 if args.dry_run else args.steps
-    best = squared_error(predict(x, *least_squares(x, y)), y).item()
+    best = squared_error(y, predict(x, *least_squares(x, y))).item()
     target = 1.01 * best
     print(
         f"{x.shape[0]} examples on {device}; least-squares loss {best:.4f}; "
