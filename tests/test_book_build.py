@@ -259,7 +259,7 @@ def test_the_setup_exercise_quotes_the_error_the_program_prints(built_book):
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "mlbook.linear_regression", "--device", "cpu", "--epochs", "0"],
+        [sys.executable, "-m", "mlbook.linear_regression", "--device", "cpu", "--steps", "0"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -63,7 +63,7 @@ def run_module(module: str, *args: str, cwd=None) -> subprocess.CompletedProcess
 
 
 def test_linear_regression_command_line(tmp_path):
-    result = run_module("linear_regression", "--epochs", "50", "--method", "hand", "--out", str(tmp_path))
+    result = run_module("linear_regression", "--steps", "50", "--method", "hand", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "least squares (torch.linalg.lstsq): a = 0.4969 kg/cm, b = 4.1563 kg" in result.stdout
     assert "hand gradients" in result.stderr and "step" in result.stderr  # the progress bar
@@ -122,7 +122,7 @@ def check_one_line_error(status: int, stderr: str, message: str) -> None:
 @pytest.mark.parametrize(
     "module, args, message",
     [
-        ("linear_regression", lambda t: ["--epochs", "0"], "expected a whole number above 0, got 0"),
+        ("linear_regression", lambda t: ["--steps", "0"], "expected a whole number above 0, got 0"),
         ("linear_regression", lambda t: ["--lr", "-1"], "expected a finite number above 0"),
         ("linear_regression", lambda t: ["--lr", "fast"], "expected a number, got 'fast'"),
         ("linear_regression", lambda t: ["--method", "magic"], "invalid choice"),
@@ -144,7 +144,7 @@ def test_bad_arguments_give_one_line_and_status_2(module, args, message, tmp_pat
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--epochs", "0"], "expected a whole number above 0, got 0"),
+        (["--steps", "0"], "expected a whole number above 0, got 0"),
         (["--data", "missing.csv"], "does not exist"),
     ],
 )

@@ -2,6 +2,7 @@
 and the chapter's claims about learning rates, mini-batches and speed."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -20,11 +21,17 @@ from mlbook.optimisation import (
     train,
 )
 
+# The chapter names the settings at which the steps agree: torch's extra options at their defaults,
+# written out here so that the claim is the test.
+SGD_OFF = {"dampening": 0, "nesterov": False, "weight_decay": 0}
+ADAGRAD_OFF = {"lr_decay": 0, "weight_decay": 0, "initial_accumulator_value": 0}
+ADAM_OFF = {"weight_decay": 0, "amsgrad": False}
+
 PAIRS = [
-    (lambda p: SGD(p, lr=0.05), lambda p: torch.optim.SGD(p, lr=0.05)),
-    (lambda p: SGD(p, lr=0.02, momentum=0.9), lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9)),
-    (lambda p: Adagrad(p, lr=0.5), lambda p: torch.optim.Adagrad(p, lr=0.5)),
-    (lambda p: Adam(p, lr=0.1), lambda p: torch.optim.Adam(p, lr=0.1)),
+    (lambda p: SGD(p, lr=0.05), lambda p: torch.optim.SGD(p, lr=0.05, **SGD_OFF)),
+    (lambda p: SGD(p, lr=0.02, momentum=0.9), lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9, **SGD_OFF)),
+    (lambda p: Adagrad(p, lr=0.5), lambda p: torch.optim.Adagrad(p, lr=0.5, eps=1e-10, **ADAGRAD_OFF)),
+    (lambda p: Adam(p, lr=0.1), lambda p: torch.optim.Adam(p, lr=0.1, **ADAM_OFF)),
     (
         lambda p: Adam(p, lr=0.1, betas=(0.8, 0.99), eps=1e-6),
         lambda p: torch.optim.Adam(p, lr=0.1, betas=(0.8, 0.99), eps=1e-6),
@@ -78,12 +85,12 @@ def test_stability_limit_is_two_over_the_largest_curvature():
     torch.testing.assert_close(
         hessian(x),
         torch.autograd.functional.hessian(
-            lambda p: squared_error(predict(x.double(), p[0], p[1]), y.double()), torch.zeros(2, dtype=torch.float64)
+            lambda p: squared_error(y.double(), predict(x.double(), p[0], p[1])), torch.zeros(2, dtype=torch.float64)
         ),
     )
     below = train(x, y, lambda p: SGD(p, lr=0.95 * limit), steps=400)
     above = train(x, y, lambda p: SGD(p, lr=1.05 * limit), steps=400)
-    assert below.losses[-1] < 1.01 * squared_error(predict(x, *least_squares(x, y)), y)
+    assert below.losses[-1] < 1.01 * squared_error(y, predict(x, *least_squares(x, y)))
     assert above.losses[-1] > 1e3 * above.losses[0]
 
 
@@ -101,7 +108,7 @@ def test_mini_batches_use_every_example_once_per_epoch():
     assert len(seen) == 6
     # Two epochs of three batches: the three batch gradients of an epoch sum to 3 x the full gradient.
     a, b = torch.zeros((), requires_grad=True), torch.zeros((), requires_grad=True)
-    squared_error(predict(x, a, b), y).backward()
+    squared_error(y, predict(x, a, b)).backward()
     assert sum(seen[:3]) == pytest.approx(3 * a.grad.item(), rel=1e-5)
     assert sum(seen[3:]) == pytest.approx(3 * a.grad.item(), rel=1e-5)
     assert seen[:3] != seen[3:], "each epoch should shuffle"
@@ -120,7 +127,7 @@ def test_mini_batch_training_is_seeded_and_noisier():
 
 def test_the_chapter_comparison_momentum_and_adam_beat_plain_sgd():
     x, y = make_line_data()
-    target = 1.01 * squared_error(predict(x, *least_squares(x, y)), y).item()
+    target = 1.01 * squared_error(y, predict(x, *least_squares(x, y))).item()
     steps = {name: steps_to_reach(train(x, y, make, steps=400).losses, target) for name, make in OPTIMIZERS.items()}
     assert all(s is not None for s in steps.values()), steps
     assert steps["SGD + momentum"] < steps["SGD"]
@@ -147,7 +154,7 @@ def test_training_runs_on_every_available_device(device):
         (lambda: SGD([torch.zeros(2)], lr=0.1), "requires_grad=True"),
         (lambda: SGD([torch.zeros(2, requires_grad=True)], lr=-1), "lr must be"),
         (lambda: SGD([torch.zeros(2, requires_grad=True)], lr=0.1, momentum=1.0), "momentum must be"),
-        (lambda: Adam([torch.zeros(2, requires_grad=True)], betas=(0.9, 1.5)), "betas must"),
+        (lambda: Adam([torch.zeros(2, requires_grad=True)], betas=(0.9, 1.5)), "each of betas must"),
         (lambda: make_line_data(m=1), "m must be"),
         (lambda: make_line_data(x_range=(2.0, 1.0)), "x_range"),
         (lambda: train(*make_line_data(m=10), OPTIMIZERS["SGD"], steps=5, batch_size=11), "batch_size must be"),
@@ -157,3 +164,74 @@ def test_training_runs_on_every_available_device(device):
 def test_bad_settings_raise_clear_errors(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def _run(make, steps=25):
+    g = torch.Generator().manual_seed(0)
+    target = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    p = torch.randn(3, 4, generator=g, dtype=torch.float64).requires_grad_(True)
+    o = make([p])
+    for _ in range(steps):
+        o.zero_grad()
+        ((p - target) ** 4).sum().backward()
+        o.step()
+    return p.detach()
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (lambda p: SGD(p, lr=0.02, momentum=0.9), lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9, nesterov=True)),
+        (lambda p: SGD(p, lr=0.02, momentum=0.9), lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9, dampening=0.5)),
+        (lambda p: Adam(p, lr=0.1), lambda p: torch.optim.Adam(p, lr=0.1, amsgrad=True)),
+        (lambda p: Adam(p, lr=0.1), lambda p: torch.optim.Adam(p, lr=0.1, weight_decay=0.1)),
+        (lambda p: Adagrad(p, lr=0.5), lambda p: torch.optim.Adagrad(p, lr=0.5, initial_accumulator_value=1.0)),
+    ],
+    ids=["nesterov", "dampening", "amsgrad", "weight-decay", "accumulator"],
+)
+def test_the_match_holds_only_with_torchs_extra_options_off(ours, theirs):
+    """The chapter's caveat: change one of torch.optim's extra options and the steps differ."""
+    assert not torch.allclose(_run(ours), _run(theirs))
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_the_chapter_race_takes_torch_optims_steps(name):
+    theirs = {
+        "SGD": lambda p: torch.optim.SGD(p, lr=0.08),
+        "SGD + momentum": lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9),
+        "Adagrad": lambda p: torch.optim.Adagrad(p, lr=1.0),
+        "Adam": lambda p: torch.optim.Adam(p, lr=0.2),
+    }[name]
+    x, y = (t.double() for t in make_line_data())
+    torch.testing.assert_close(train(x, y, OPTIMIZERS[name], steps=300).path, train(x, y, theirs, steps=300).path)
+
+
+def test_sklearn_sgd_regressor_mapping():
+    """The chapter's note: SGDRegressor(penalty=None, learning_rate="constant", eta0=2 * lr) with
+    shuffle=False takes the same steps as our SGD on one example at a time, in order."""
+    from sklearn.linear_model import SGDRegressor
+
+    x, y = (t.double() for t in make_line_data(m=50))
+    lr, epochs = 0.01, 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a ConvergenceWarning for stopping at max_iter, as asked
+        sk = SGDRegressor(
+            penalty=None, learning_rate="constant", eta0=2 * lr, tol=None, max_iter=epochs, shuffle=False
+        ).fit(x.numpy()[:, None], y.numpy())
+    a = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = SGD([a, b], lr=lr)
+    for _ in range(epochs):
+        for i in range(len(x)):
+            optimizer.zero_grad()
+            squared_error(y[i : i + 1], predict(x[i : i + 1], a, b)).backward()
+            optimizer.step()
+    assert sk.coef_[0] == pytest.approx(a.item(), rel=1e-12, abs=1e-12)
+    assert sk.intercept_[0] == pytest.approx(b.item(), rel=1e-12, abs=1e-12)
+    # And with its own shuffling, both wander near the least-squares line.
+    a_star, b_star = least_squares(x, y)
+    shuffled = SGDRegressor(penalty=None, learning_rate="constant", eta0=2 * lr, tol=None, max_iter=200, random_state=0)
+    shuffled.fit(x.numpy()[:, None], y.numpy())
+    ours = train(x, y, lambda p: SGD(p, lr=lr), steps=200 * len(x), batch_size=1)
+    for slope, intercept in ((shuffled.coef_[0], shuffled.intercept_[0]), (ours.a, ours.b)):
+        assert slope == pytest.approx(a_star, abs=0.15) and intercept == pytest.approx(b_star, abs=0.5)

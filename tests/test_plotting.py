@@ -90,3 +90,31 @@ def test_scatter_by_group_draws_one_cloud_per_group_and_the_lines():
         plotting.scatter_by_group(x, y, groups + 1, ("a", "b"), "x", "y")
     with pytest.raises(ValueError, match="1-D tensors of one length"):
         plotting.scatter_by_group(x, y[:3], groups, ("a", "b"), "x", "y")
+
+
+def test_loss_curves_can_give_each_run_its_own_x_values():
+    curves = {"full": torch.tensor([4.0, 2.0]), "batch": torch.tensor([4.0, 3.0, 2.5, 2.0])}
+    xs = {"full": torch.tensor([0.0, 200.0]), "batch": torch.tensor([0.0, 50.0, 100.0, 150.0])}
+    fig = plotting.loss_curves(curves, ylabel="loss", xlabel="examples processed", xs=xs)
+    ax = fig.axes[0]
+    assert list(ax.lines[0].get_xdata()) == [0.0, 200.0]
+    assert list(ax.lines[1].get_xdata()) == [0.0, 50.0, 100.0, 150.0]
+    assert ax.get_xlabel() == "examples processed"
+    import pytest
+
+    with pytest.raises(ValueError, match="exactly the curves"):
+        plotting.loss_curves(curves, ylabel="loss", xs={"full": xs["full"]})
+
+
+def test_contour_paths_cycle_the_given_markers_in_drawing_order():
+    a, b = torch.linspace(-1, 1, 5), torch.linspace(0, 2, 7)
+    grid = a[None, :] ** 2 + (b[:, None] - 1) ** 2
+    path = torch.tensor([[1.0, 2.0], [0.0, 1.0]])
+    fig = plotting.contour_with_paths(
+        a, b, grid, {"first": path, "second": path, "third": path}, "a", "b", markers=("o", "s")
+    )
+    lines = fig.axes[0].lines
+    assert [line.get_marker() for line in lines] == ["o", "s", "o"]
+    assert [line.get_label() for line in lines] == ["first", "second", "third"]
+    default = plotting.contour_with_paths(a, b, grid, {"gd": path}, "a", "b")
+    assert default.axes[0].lines[0].get_marker() == "o"

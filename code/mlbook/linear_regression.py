@@ -7,6 +7,7 @@ and with `torch.optim.SGD`, and the exact least-squares answer all three must re
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ class GDConfig:
     """Settings for full-batch gradient descent on the squared-error loss."""
 
     lr: float = 0.1  # learning rate: the step is lr times the gradient
-    epochs: int = 100  # number of gradient steps, each over the whole data set
+    steps: int = 100  # number of gradient steps, each over the whole data set
     a0: float = 0.0  # starting slope (kg per cm)
     b0: float = 0.0  # starting intercept (kg)
     reduction: str = "mean"  # "mean" or "sum" of the squared errors
@@ -41,12 +42,12 @@ class GDConfig:
         ):
             raise ValueError(f"lr must be a finite number above 0, got {self.lr!r}")
         if (
-            not isinstance(self.epochs, int)
-            or isinstance(self.epochs, bool)
-            or self.epochs < 0
+            not isinstance(self.steps, int)
+            or isinstance(self.steps, bool)
+            or self.steps < 0
         ):
             raise ValueError(
-                f"epochs must be a whole number of at least 0, got {self.epochs!r}"
+                f"steps must be a whole number of at least 0, got {self.steps!r}"
             )
         if not all(
             isinstance(v, (int, float)) and math.isfinite(v) for v in (self.a0, self.b0)
@@ -130,12 +131,12 @@ def predict(x, a, b):
 
 
 def squared_error(
-    y_hat: torch.Tensor, y: torch.Tensor, reduction: str = "mean"
+    y: torch.Tensor, y_hat: torch.Tensor, reduction: str = "mean"
 ) -> torch.Tensor:
-    """Mean (or sum) of the squared errors (y_hat - y)^2."""
+    """Mean (or sum) of the squared errors (y - y_hat)^2: the target first."""
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-    errors = (y_hat - y) ** 2
+    errors = (y - y_hat) ** 2
     return errors.mean() if reduction == "mean" else errors.sum()
 
 
@@ -164,7 +165,7 @@ def check_predictions(
 def mse(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
     """The mean squared error of predictions as a number, in squared units of y."""
     y_true, y_pred = check_predictions(y_true, y_pred)
-    return squared_error(y_pred, y_true).item()
+    return squared_error(y_true, y_pred).item()
 
 
 def gradients(
@@ -196,7 +197,7 @@ def loss_grid(
 
 def _steps(config: GDConfig, progress: bool, desc: str):
     return tqdm(
-        range(config.epochs), desc=desc, disable=not progress, unit="step", leave=False
+        range(config.steps), desc=desc, disable=not progress, unit="step", leave=False
     )
 
 
@@ -210,11 +211,11 @@ def fit_by_hand(
     params, losses = [], []
     for _ in _steps(config, progress, "hand gradients"):
         params.append(torch.stack([a, b]))
-        losses.append(squared_error(predict(x, a, b), y, config.reduction))
+        losses.append(squared_error(y, predict(x, a, b), config.reduction))
         da, db = gradients(x, y, a, b, config.reduction)
         a, b = a - config.lr * da, b - config.lr * db
     params.append(torch.stack([a, b]))
-    losses.append(squared_error(predict(x, a, b), y, config.reduction))
+    losses.append(squared_error(y, predict(x, a, b), config.reduction))
     return FitResult.from_steps(params, losses)
 
 
@@ -227,7 +228,7 @@ def fit_with_autograd(
     b = torch.tensor(config.b0, dtype=x.dtype, device=x.device, requires_grad=True)
     params, losses = [], []
     for _ in _steps(config, progress, "autograd"):
-        loss = squared_error(predict(x, a, b), y, config.reduction)
+        loss = squared_error(y, predict(x, a, b), config.reduction)
         params.append(torch.stack([a, b]).detach())
         losses.append(loss.detach())
         loss.backward()
@@ -238,7 +239,7 @@ def fit_with_autograd(
         a.grad = None
         b.grad = None
     params.append(torch.stack([a, b]).detach())
-    losses.append(squared_error(predict(x, a, b), y, config.reduction).detach())
+    losses.append(squared_error(y, predict(x, a, b), config.reduction).detach())
     return FitResult.from_steps(params, losses)
 
 
@@ -253,13 +254,13 @@ def fit_with_optim(
     params, losses = [], []
     for _ in _steps(config, progress, "torch.optim.SGD"):
         optimizer.zero_grad()
-        loss = squared_error(predict(x, a, b), y, config.reduction)
+        loss = squared_error(y, predict(x, a, b), config.reduction)
         params.append(torch.stack([a, b]).detach())
         losses.append(loss.detach())
         loss.backward()
         optimizer.step()
     params.append(torch.stack([a, b]).detach())
-    losses.append(squared_error(predict(x, a, b), y, config.reduction).detach())
+    losses.append(squared_error(y, predict(x, a, b), config.reduction).detach())
     return FitResult.from_steps(params, losses)
 
 
@@ -321,10 +322,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="learning rate (default: %(default)s)",
     )
     parser.add_argument(
+        "--steps",
+        type=cli.positive_int,
+        default=GDConfig.steps,
+        help="gradient steps (default: %(default)s)",
+    )
+    # the option's name in earlier editions of the book, still accepted
+    parser.add_argument(
         "--epochs",
         type=cli.positive_int,
-        default=GDConfig.epochs,
-        help="gradient steps (default: %(default)s)",
+        dest="steps",
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
     )
     args = parser.parse_args(argv)
 
@@ -332,12 +341,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = get_device(args.device)
     x, y = load_flipper_mass(args.data)
     x, y = x.to(device), y.to(device)
-    config = GDConfig(lr=args.lr, epochs=2 if args.dry_run else args.epochs)
+    config = GDConfig(lr=args.lr, steps=2 if args.dry_run else args.steps)
     fit = FIT_METHODS[args.method](x, y, config, progress=not args.no_progress)
     a_star, b_star = least_squares(x, y)
     print(f"data: {x.shape[0]} penguins, fitted on {device}")
     print(
-        f"gradient descent ({args.method}, lr={config.lr}, {config.epochs} steps): "
+        f"gradient descent ({args.method}, lr={config.lr}, {config.steps} steps): "
         f"a = {fit.a:.4f} kg/cm, b = {fit.b:.4f} kg, "
         f"MSE = {fit.losses[-1].item():.4f} kg^2"
     )

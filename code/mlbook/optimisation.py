@@ -27,6 +27,18 @@ from mlbook.linear_regression import (
 )
 
 
+def _check_line_settings(m, noise, x_range) -> None:
+    """Raise a ValueError unless make_line_data can draw m points with these."""
+    if not isinstance(m, int) or m < 2:
+        raise ValueError(f"m must be a whole number of at least 2, got {m!r}")
+    if not x_range[1] > x_range[0]:
+        raise ValueError(
+            f"x_range must be (low, high) with low < high, got {x_range!r}"
+        )
+    if noise < 0:
+        raise ValueError(f"noise must be at least 0, got {noise!r}")
+
+
 def make_line_data(
     m: int = 200,
     a: float = 1.5,
@@ -39,14 +51,7 @@ def make_line_data(
 
     x is uniform on x_range, y = a x + b + Gaussian noise.
     """
-    if not isinstance(m, int) or m < 2:
-        raise ValueError(f"m must be a whole number of at least 2, got {m!r}")
-    if not x_range[1] > x_range[0]:
-        raise ValueError(
-            f"x_range must be (low, high) with low < high, got {x_range!r}"
-        )
-    if noise < 0:
-        raise ValueError(f"noise must be at least 0, got {noise!r}")
+    _check_line_settings(m, noise, x_range)
     generator = torch.Generator().manual_seed(seed)
     x = x_range[0] + (x_range[1] - x_range[0]) * torch.rand(m, generator=generator)
     return x, a * x + b + noise * torch.randn(m, generator=generator)
@@ -70,19 +75,28 @@ def largest_stable_lr(X: torch.Tensor) -> float:
     return 2.0 / torch.linalg.eigvalsh(hessian(X)).max().item()
 
 
+def _check_params_and_lr(params: list, lr) -> None:
+    """Raise a ValueError unless there are parameters to train and lr is a step size."""
+    if not params:
+        raise ValueError("the optimiser needs at least one parameter")
+    if not all(isinstance(p, torch.Tensor) and p.requires_grad for p in params):
+        raise ValueError("every parameter must be a tensor with requires_grad=True")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number above 0, got {lr!r}")
+
+
+def _check_fraction(name: str, value) -> None:
+    """Raise a ValueError unless value is in [0, 1), as a fading factor must be."""
+    if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+
+
 class HandOptimizer:
     """The shape of every `torch.optim` optimiser: per-parameter state, and `step()`."""
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float):
         self.params = list(params)
-        if not self.params:
-            raise ValueError("the optimiser needs at least one parameter")
-        if not all(
-            isinstance(p, torch.Tensor) and p.requires_grad for p in self.params
-        ):
-            raise ValueError("every parameter must be a tensor with requires_grad=True")
-        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr must be a finite number above 0, got {lr!r}")
+        _check_params_and_lr(self.params, lr)
         self.lr = lr
         self.state: list[dict[str, torch.Tensor | int]] = [{} for _ in self.params]
 
@@ -108,8 +122,7 @@ class SGD(HandOptimizer):
 
     def __init__(self, params, lr: float, momentum: float = 0.0):
         super().__init__(params, lr)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        _check_fraction("momentum", momentum)
         self.momentum = momentum
 
     def update(self, p, g, state):
@@ -136,9 +149,9 @@ class Adagrad(HandOptimizer):
 
 
 class Adam(HandOptimizer):
-    """Momentum on g and on g^2, both bias-corrected.
+    """Fading averages u of g and q of g^2, both bias-corrected, as torch.optim.Adam.
 
-    p <- p - lr * m_hat / (sqrt(v_hat) + eps).
+    p <- p - lr * u_hat / (sqrt(q_hat) + eps). Kingma and Ba call u and q m and v.
     """
 
     def __init__(
@@ -149,19 +162,34 @@ class Adam(HandOptimizer):
         eps: float = 1e-8,
     ):
         super().__init__(params, lr)
-        if not all(0.0 <= beta < 1.0 for beta in betas):
-            raise ValueError(f"betas must both be in [0, 1), got {betas!r}")
+        for beta in betas:
+            _check_fraction("each of betas", beta)
         self.betas, self.eps = betas, eps
 
     def update(self, p, g, state):
         beta1, beta2 = self.betas
         t = state["t"] = state.get("t", 0) + 1
-        state["m"] = beta1 * state.get("m", torch.zeros_like(p)) + (1 - beta1) * g
-        state["v"] = beta2 * state.get("v", torch.zeros_like(p)) + (1 - beta2) * g * g
+        state["u"] = beta1 * state.get("u", torch.zeros_like(p)) + (1 - beta1) * g
+        state["q"] = beta2 * state.get("q", torch.zeros_like(p)) + (1 - beta2) * g * g
         # early averages are biased towards their zero start
-        m_hat = state["m"] / (1 - beta1**t)
-        v_hat = state["v"] / (1 - beta2**t)
-        p -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
+        u_hat = state["u"] / (1 - beta1**t)
+        q_hat = state["q"] / (1 - beta2**t)
+        p -= self.lr * u_hat / (q_hat.sqrt() + self.eps)
+
+
+def _check_training(x, y, steps, batch_size) -> None:
+    """Raise a ValueError unless the data, the step count and the batch size fit."""
+    check_xy(x, y)
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a whole number of at least 0, got {steps!r}")
+    m = x.shape[0]
+    if batch_size is not None and not (
+        isinstance(batch_size, int) and 1 <= batch_size <= m
+    ):
+        raise ValueError(
+            f"batch_size must be a whole number from 1 to {m} "
+            f"(the number of examples), got {batch_size!r}"
+        )
 
 
 def train(
@@ -177,20 +205,12 @@ def train(
     """Fit y_hat = a x + b with any optimiser; each step uses a mini-batch.
 
     The mini-batch is all the data if batch_size is None. Mini-batches walk through a
-    fresh random order of the examples each epoch, so every example is used once per
-    pass. The recorded loss is always on all the data, so runs compare fairly.
+    fresh random order of the examples each epoch, in whole batches only: when
+    batch_size does not divide m, the last m % batch_size of an order sit that epoch
+    out. The recorded loss is always on all the data, so runs compare fairly.
     """
-    check_xy(x, y)
-    if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a whole number of at least 0, got {steps!r}")
+    _check_training(x, y, steps, batch_size)
     m = x.shape[0]
-    if batch_size is not None and not (
-        isinstance(batch_size, int) and 1 <= batch_size <= m
-    ):
-        raise ValueError(
-            f"batch_size must be a whole number from 1 to {m} "
-            f"(the number of examples), got {batch_size!r}"
-        )
     a = torch.tensor(start[0], dtype=x.dtype, device=x.device, requires_grad=True)
     b = torch.tensor(start[1], dtype=x.dtype, device=x.device, requires_grad=True)
     optimizer = make_optimizer([a, b])
@@ -199,7 +219,7 @@ def train(
     losses, params = [], []
     for _ in tqdm(range(steps), disable=not progress, unit="step", leave=False):
         with torch.no_grad():
-            losses.append(squared_error(predict(x, a, b), y))
+            losses.append(squared_error(y, predict(x, a, b)))
             params.append(torch.stack([a, b]))
         if batch_size is None:
             batch = slice(None)
@@ -209,10 +229,10 @@ def train(
             batch = order[position : position + batch_size].to(x.device)
             position += batch_size
         optimizer.zero_grad()
-        squared_error(predict(x[batch], a, b), y[batch]).backward()
+        squared_error(y[batch], predict(x[batch], a, b)).backward()
         optimizer.step()
     with torch.no_grad():
-        losses.append(squared_error(predict(x, a, b), y))
+        losses.append(squared_error(y, predict(x, a, b)))
         params.append(torch.stack([a, b]))
     return FitResult.from_steps(params, losses)
 
@@ -258,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     x, y = make_line_data(seed=args.seed)
     x, y = x.to(device), y.to(device)
     steps = 5 if args.dry_run else args.steps
-    best = squared_error(predict(x, *least_squares(x, y)), y).item()
+    best = squared_error(y, predict(x, *least_squares(x, y))).item()
     target = 1.01 * best
     print(
         f"{x.shape[0]} examples on {device}; least-squares loss {best:.4f}; "

@@ -86,17 +86,27 @@ def loss_curves(
     size: tuple[float, float] = (6.0, 3.5),
     xlabel: str = "step",
     x=None,
+    xs: Mapping[str, torch.Tensor] | None = None,
 ) -> Figure:
     """Loss against step (or against `x`) for each run in `curves`.
 
-    On a log scale by default.
+    On a log scale by default. `xs` gives each run its own x values instead, by label
+    (for instance the number of examples processed, which differs between batch sizes).
     """
+    if xs is not None and set(xs) != set(curves):
+        raise ValueError(
+            f"xs must give x values for exactly the curves {sorted(curves)}, "
+            f"got {sorted(xs)}"
+        )
     fig = new_figure(size)
     ax = fig.add_subplot()
     for i, (label, losses) in enumerate(curves.items()):
-        xs = _as_numpy(x) if x is not None else range(len(losses))
+        if xs is not None:
+            along = _as_numpy(xs[label])
+        else:
+            along = _as_numpy(x) if x is not None else range(len(losses))
         ax.plot(
-            xs,
+            along,
             _as_numpy(losses),
             linestyle=LINESTYLES[i % len(LINESTYLES)],
             linewidth=2,
@@ -153,11 +163,13 @@ def contour_with_paths(
     levels: int = 20,
     zlabel: str = "loss",
     size: tuple[float, float] = (6.0, 4.5),
+    markers: tuple[str, ...] = ("o",),
 ) -> Figure:
     """Contours of the loss with each (n, 2) path of (a, b) points drawn on top.
 
     The contour levels are spaced geometrically, so the floor of the bowl, where the
-    paths end, gets as many contours as its steep walls.
+    paths end, gets as many contours as its steep walls. Paths are drawn in order, each
+    on top of the ones before, with `markers` cycled over them.
     """
     fig = new_figure(size)
     ax = fig.add_subplot()
@@ -178,7 +190,7 @@ def contour_with_paths(
         ax.plot(
             p[:, 0],
             p[:, 1],
-            marker="o",
+            marker=markers[i % len(markers)],
             markersize=3,
             linestyle=LINESTYLES[i % len(LINESTYLES)],
             label=label,
