@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from mlbook import cli, plotting
-from mlbook.data import load_diabetes_split
+from mlbook.data import load_diabetes_split, train_test_indices
 from mlbook.feature_scaling import Standardizer
 from mlbook.linear_regression import mse
 from mlbook.multivariable import check_Xy
@@ -269,7 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = cli.make_parser("python -m mlbook.regularisation", main.__doc__)
     args = parser.parse_args(argv)
-    X_train, y_train, X_val, y_val, names = load_diabetes_split(seed=args.seed)
+    # The returned test rows are the evaluation chapter's locked-away test set: left
+    # alone here. Validation rows come from the development rows, as in that chapter.
+    X_dev, y_dev, _, _, names = load_diabetes_split(seed=args.seed)
+    fit_rows, val_rows = train_test_indices(X_dev.shape[0], 0.25, seed=args.seed + 1)
+    X_train, y_train = X_dev[fit_rows], y_dev[fit_rows]
+    X_val, y_val = X_dev[val_rows], y_dev[val_rows]
     scaler = Standardizer().fit(X_train)  # statistics of the training rows only
     X_train, X_val = scaler.transform(X_train), scaler.transform(X_val)
     strengths = (
