@@ -260,6 +260,10 @@ def test_functions_create_tensors_on_the_device_and_dtype_of_X():
         assert ridge_by_weight_decay(X, y, 0.1, steps=3)[0].device.type == "cpu"
         exact = bias_variance_exact(X[:, 0], lambda t: torch.stack([t, t**2], dim=1), lambda t: t, X[:5, 1], [0.1], 0.1)
         assert len(exact["bias2"]) == 1
+        grid = X[:5, 1]
+        make = lambda s: (X[:, 0] + 0 * s, X[:, 1])  # noqa: E731
+        simulated = bias_variance(make, lambda t: torch.stack([t, t**2], dim=1), lambda t: t, grid, [0.1], 3)
+        assert len(simulated["variance"]) == 1
     X32, y32 = X.float(), y.float()
     for dtype, (Xd, yd) in ((torch.float32, (X32, y32)), (torch.float64, (X, y))):
         assert ridge(Xd, yd, 0.1)[0].dtype == dtype
