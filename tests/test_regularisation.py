@@ -10,7 +10,9 @@ from mlbook.data import load_diabetes_split
 from mlbook.feature_scaling import Standardizer
 from mlbook.regularisation import (
     bias_variance,
+    bias_variance_exact,
     lasso,
+    lasso_path,
     ridge,
     ridge_by_weight_decay,
     soft_threshold,
@@ -84,8 +86,6 @@ def test_stronger_penalties_shrink_the_weights(diabetes):
 
 
 def test_warm_started_path_matches_separate_fits(diabetes):
-    from mlbook.regularisation import lasso_path
-
     X, y, *_ = diabetes
     strengths = [1.0, 5.0, 20.0]
     path = lasso_path(X, y, strengths, steps=1000)
@@ -197,3 +197,76 @@ def test_the_diabetes_split_is_standardised_on_training_data(diabetes):
 def test_bad_input_raises_clear_errors(action, message):
     with pytest.raises(ValueError, match=message):
         action()
+
+
+def test_adam_weight_decay_is_ridge_and_adamw_is_not(diabetes):
+    """The chapter's claim: weight_decay added to the gradient is an L2 penalty for any
+    optimiser, so Adam(weight_decay=2 lam) reaches ridge; AdamW's decoupled decay does not."""
+    X, y, *_ = diabetes
+    w, b = ridge(X, y, 0.5)
+    w_adam, b_adam = ridge_by_weight_decay(X, y, 0.5, lr=2.0, steps=500, optimizer_class=torch.optim.Adam)
+    torch.testing.assert_close(w_adam, w, rtol=1e-6, atol=1e-6)
+    assert b_adam == pytest.approx(b, rel=1e-6)
+    w_adamw, _ = ridge_by_weight_decay(X, y, 0.5, lr=2.0, steps=500, optimizer_class=torch.optim.AdamW)
+    assert (w_adamw - w).abs().max() > 1.0
+
+
+def test_exact_bias_variance_matches_a_simulation():
+    """Ridge is linear in y, so bias^2 and variance have a closed form; a simulation with
+    many data sets must agree within its sampling error (its plug-in bias^2 is inflated by
+    about variance / data_sets, which is the artefact the exact formula removes)."""
+    sets = 2000
+    grid = torch.linspace(0, 2, 30, dtype=torch.float64)
+    x, _ = make_curve_data(m=16, seed=0, even=True)
+    features = lambda t: polynomial_features(t, 8)  # noqa: E731
+    strengths = [1e-6, 1e-3, 1e-1]
+    exact = bias_variance_exact(x, features, true_curve, grid, strengths, noise=0.15)
+    simulated = bias_variance(
+        lambda s: make_curve_data(m=16, seed=5000 + s, even=True), features, true_curve, grid, strengths, data_sets=sets
+    )
+    for k in range(len(strengths)):
+        var = exact["variance"][k]
+        assert simulated["variance"][k] == pytest.approx(var, rel=0.1)
+        # the plug-in bias^2 estimate: exact bias^2 plus the variance of a mean of `sets` fits
+        assert simulated["bias2"][k] == pytest.approx(exact["bias2"][k] + var / sets, rel=0.2, abs=3 * var / sets)
+    assert exact["bias2"] == sorted(exact["bias2"])
+    with pytest.raises(ValueError, match="noise"):
+        bias_variance_exact(x, features, true_curve, grid, strengths, noise=-1.0)
+
+
+def test_the_lasso_entry_point_from_the_optimality_conditions(diabetes):
+    """The chapter's 48.6: with w_bp = 0 and w_bmi > 0 the KKT conditions give w_bmi =
+    (c_1 - lam) / H_11, and w_bp may stay 0 once |H_21 w_bmi - c_2| <= lam."""
+    X, y, _, _, names = diabetes
+    X2 = X[:, [names.index("bmi"), names.index("bp")]]
+    Xc, yc = X2 - X2.mean(dim=0), y - y.mean()
+    H, c = 2 / len(y) * Xc.T @ Xc, 2 / len(y) * Xc.T @ yc
+    lam = ((c[1] - H[1, 0] * c[0] / H[0, 0]) / (1 - H[1, 0] / H[0, 0])).item()
+    assert lam == pytest.approx(48.6, abs=0.05)
+    below, _ = lasso(X2, y, lam * (1 - 1e-3), steps=5000)
+    above, _ = lasso(X2, y, lam * (1 + 1e-3), steps=5000)
+    assert below[1] > 0 and above[1] == 0 and above[0] > 0
+
+
+def test_functions_create_tensors_on_the_device_and_dtype_of_X():
+    """No GPU in the tests: with meta as the default device, any tensor made without
+    device=X.device lands on meta and the next operation with X fails; float32 in must
+    give float32 out (tensors made without dtype=X.dtype would be float64 or float32)."""
+    X = torch.randn(20, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = X @ torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    with torch.device("meta"):
+        assert ridge(X, y, 0.1)[0].device.type == "cpu"
+        assert lasso_path(X, y, [0.1, 1.0], steps=5).device.type == "cpu"
+        assert ridge_by_weight_decay(X, y, 0.1, steps=3)[0].device.type == "cpu"
+        exact = bias_variance_exact(X[:, 0], lambda t: torch.stack([t, t**2], dim=1), lambda t: t, X[:5, 1], [0.1], 0.1)
+        assert len(exact["bias2"]) == 1
+        grid = X[:5, 1]
+        make = lambda s: (X[:, 0] + 0 * s, X[:, 1])  # noqa: E731
+        simulated = bias_variance(make, lambda t: torch.stack([t, t**2], dim=1), lambda t: t, grid, [0.1], 3)
+        assert len(simulated["variance"]) == 1
+    X32, y32 = X.float(), y.float()
+    for dtype, (Xd, yd) in ((torch.float32, (X32, y32)), (torch.float64, (X, y))):
+        assert ridge(Xd, yd, 0.1)[0].dtype == dtype
+        assert lasso(Xd, yd, 0.1, steps=5)[0].dtype == dtype
+        assert lasso_path(Xd, yd, [0.1, 1.0], steps=3).dtype == dtype
+        assert ridge_by_weight_decay(Xd, yd, 0.1, steps=2)[0].dtype == dtype

@@ -83,7 +83,7 @@ def polynomial_features(
 def gaussian_features(
     x: torch.Tensor, centres: torch.Tensor, width: float
 ) -> torch.Tensor:
-    """Columns exp(-(x - c_k)^2 / (2 width^2)), one bump per centre c_k.
+    """Columns exp(-(x - c_j)^2 / (2 width^2)), one bump per centre c_j.
 
     Shape (m, len(centres)).
     """

@@ -1,10 +1,13 @@
 """Regularisation: penalise large weights to trade some training error for stability.
 
 The chapter "Regularisation" shows and runs these functions: ridge regression (L2) in
-closed form and as `weight_decay` in a PyTorch optimiser, the lasso (L1) by proximal
-gradient descent, which sets weights exactly to zero, the choice of strength on
-validation data, and a simulation that splits the error of a model into bias and
-variance.
+closed form and as `weight_decay` in a PyTorch optimiser, the lasso (L1) by accelerated
+proximal gradient descent (FISTA), which sets weights exactly to zero, the choice of
+strength on validation data, and the split of a model's error into bias and variance,
+both exactly and by simulation.
+
+Every tensor the functions create follows the dtype and device of X, so they run on a
+GPU as they do on the CPU.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from mlbook import cli, plotting
-from mlbook.data import load_diabetes_split
+from mlbook.data import load_diabetes_split, train_test_indices
 from mlbook.feature_scaling import Standardizer
 from mlbook.linear_regression import mse
 from mlbook.multivariable import check_Xy
@@ -32,7 +35,7 @@ def _check(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     check_Xy(X, y)
     _check_strength(lam)
-    return X.detach().cpu().double(), y.detach().cpu().double()
+    return X.detach(), y.detach().to(X.dtype)
 
 
 def ridge(X: torch.Tensor, y: torch.Tensor, lam: float) -> tuple[torch.Tensor, float]:
@@ -48,23 +51,31 @@ def ridge(X: torch.Tensor, y: torch.Tensor, lam: float) -> tuple[torch.Tensor, f
     Xc, yc = X - x_mean, y - y_mean
     m, n = X.shape
     w = torch.linalg.solve(
-        Xc.T @ Xc / m + lam * torch.eye(n, dtype=X.dtype), Xc.T @ yc / m
+        Xc.T @ Xc / m + lam * torch.eye(n, dtype=X.dtype, device=X.device),
+        Xc.T @ yc / m,
     )
     return w, (y_mean - x_mean @ w).item()
 
 
 def ridge_by_weight_decay(
-    X: torch.Tensor, y: torch.Tensor, lam: float, lr: float = 0.1, steps: int = 2000
+    X: torch.Tensor,
+    y: torch.Tensor,
+    lam: float,
+    lr: float = 0.1,
+    steps: int = 2000,
+    optimizer_class: type[torch.optim.Optimizer] = torch.optim.SGD,
 ) -> tuple[torch.Tensor, float]:
-    """The same ridge model trained by SGD, whose `weight_decay` acts on w only.
+    """The same ridge model trained by an optimiser whose `weight_decay` acts on w only.
 
-    The weight decay is 2 lam, the penalty's gradient.
+    The weight decay is 2 lam, the penalty's gradient. Any optimiser that adds it to the
+    gradient (SGD, Adam) minimises the ridge loss; AdamW decays the weights outside the
+    gradient and does not.
     """
     X, y = _check(X, y, lam)
-    model = torch.nn.Linear(X.shape[1], 1, dtype=torch.float64)
+    model = torch.nn.Linear(X.shape[1], 1, dtype=X.dtype, device=X.device)
     torch.nn.init.zeros_(model.weight)
     torch.nn.init.zeros_(model.bias)
-    optimizer = torch.optim.SGD(
+    optimizer = optimizer_class(
         [
             # d/dw of lam ||w||^2 is 2 lam w
             {"params": [model.weight], "weight_decay": 2 * lam},
@@ -80,9 +91,9 @@ def ridge_by_weight_decay(
     return model.weight.detach()[0], model.bias.item()
 
 
-def soft_threshold(v: torch.Tensor, t: float) -> torch.Tensor:
-    """Shrink every entry towards 0 by t, and set those within t of 0 to exactly 0."""
-    return torch.sign(v) * torch.clamp(v.abs() - t, min=0.0)
+def soft_threshold(v: torch.Tensor, tau: float) -> torch.Tensor:
+    """Shrink every entry towards 0 by tau; set those within tau of 0 to exactly 0."""
+    return torch.sign(v) * torch.clamp(v.abs() - tau, min=0.0)
 
 
 def lasso(
@@ -93,14 +104,15 @@ def lasso(
     lr: float | None = None,
     start: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, float]:
-    """Minimise (1/m) ||X w + b - y||^2 + lam ||w||_1 by proximal gradient descent.
+    """Minimise (1/m) ||X w + b - y||^2 + lam ||w||_1 by accelerated proximal descent.
 
-    The descent is accelerated (FISTA). Each step is a gradient step on the squared
-    error, then `soft_threshold` for the penalty: the |w| term has no gradient at 0, and
-    this step is what lands weights exactly on 0. The gradient is taken at a look-ahead
-    point z, a momentum step past the current w (as in the optimisation chapter), which
-    makes convergence much faster on badly conditioned data. `start` (default: all
-    zeros) lets a path of strengths begin each fit from the previous one.
+    Each step is a gradient step on the squared error, then `soft_threshold` by
+    lr * lam for the penalty: the |w| term has no gradient at 0, and this step is what
+    lands weights exactly on 0. FISTA (Beck and Teboulle, 2009) takes the gradient not
+    at w but at a look-ahead point z, extrapolated past w along its last move by a
+    factor (q - 1) / q_next that grows towards 1 (Nesterov's acceleration, not the
+    heavy-ball momentum of the optimisation chapter). `start` (default: all zeros) lets
+    a path of strengths begin each fit from the previous one.
     """
     X, y = _check(X, y, lam)
     x_mean, y_mean = X.mean(dim=0), y.mean()
@@ -111,16 +123,16 @@ def lasso(
     if lr is None:  # 1 / (largest curvature of the squared error): always stable
         lr = 1.0 / torch.linalg.eigvalsh(H).max().item()
     w = (
-        torch.zeros(X.shape[1], dtype=X.dtype)
+        torch.zeros(X.shape[1], dtype=X.dtype, device=X.device)
         if start is None
-        else start.detach().cpu().double().clone()
+        else start.detach().to(dtype=X.dtype, device=X.device).clone()
     )
-    z, t = w, 1.0
+    z, q = w, 1.0
     for _ in range(steps):
         w_next = soft_threshold(z - lr * (H @ z - c), lr * lam)
-        t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
-        z = w_next + (t - 1.0) / t_next * (w_next - w)  # the momentum look-ahead
-        w, t = w_next, t_next
+        q_next = (1.0 + (1.0 + 4.0 * q * q) ** 0.5) / 2.0
+        z = w_next + (q - 1.0) / q_next * (w_next - w)  # the look-ahead point
+        w, q = w_next, q_next
     return w, (y_mean - x_mean @ w).item()
 
 
@@ -152,8 +164,8 @@ def validation_curve(
     train_err, val_err = [], []
     for lam in strengths:
         w, b = fit(X_train, y_train, lam)
-        train_err.append(mse(y_train, X_train.double() @ w + b))
-        val_err.append(mse(y_val, X_val.double() @ w + b))
+        train_err.append(mse(y_train, X_train.to(w) @ w + b))
+        val_err.append(mse(y_val, X_val.to(w) @ w + b))
     return {"strength": list(strengths), "train": train_err, "validation": val_err}
 
 
@@ -199,11 +211,54 @@ def bias_variance(
         "variance": [],
     }
     for lam in strengths:
-        w = torch.linalg.solve(gram + lam * torch.eye(n, dtype=gram.dtype), rhs)
+        eye = torch.eye(n, dtype=gram.dtype, device=gram.device)
+        w = torch.linalg.solve(gram + lam * eye, rhs)
         b = y_mean - (Phi_mean @ w)[..., 0]  # (sets, 1)
         predictions = (Phi_grid @ w)[..., 0] + b  # (sets, len(grid))
         result["bias2"].append(((predictions.mean(dim=0) - target) ** 2).mean().item())
         result["variance"].append(predictions.var(dim=0, unbiased=False).mean().item())
+    return result
+
+
+def bias_variance_exact(
+    x: torch.Tensor,
+    features: Callable[[torch.Tensor], torch.Tensor],
+    truth: Callable[[torch.Tensor], torch.Tensor],
+    grid: torch.Tensor,
+    strengths: Sequence[float],
+    noise: float,
+) -> dict[str, list[float]]:
+    """Exact bias^2 and variance of ridge fitted at inputs x, averaged over `grid`.
+
+    For data y = truth(x) + noise (independent, standard deviation `noise`) at fixed
+    inputs x, the ridge predictions at the grid are a linear map of y: y_hat = A y.
+    So their mean over data sets is A truth(x), and their variance at each grid point
+    is noise^2 times the squared length of A's row. No simulation is needed.
+    """
+    if not noise >= 0:
+        raise ValueError(
+            f"noise must be a standard deviation of at least 0, got {noise}"
+        )
+    for lam in strengths:
+        _check_strength(lam)
+    Phi, Phi_grid = features(x), features(grid).to(features(x).dtype)  # (m, n), (g, n)
+    m, n = Phi.shape
+    Phi_mean = Phi.mean(dim=0)
+    Pc = Phi - Phi_mean
+    f_x, f_grid = truth(x).to(Phi), truth(grid).to(Phi)
+    eye = torch.eye(n, dtype=Phi.dtype, device=Phi.device)
+    result: dict[str, list[float]] = {
+        "strength": list(strengths),
+        "bias2": [],
+        "variance": [],
+    }
+    for lam in strengths:
+        # w = (Pc^T Pc / m + lam I)^-1 Pc^T y / m and b = mean(y) - Phi_mean w, so
+        # y_hat(grid) = (Phi_grid - Phi_mean) w + mean(y) = A y:
+        A = (Phi_grid - Phi_mean) @ torch.linalg.solve(Pc.T @ Pc / m + lam * eye, Pc.T)
+        A = A / m + 1.0 / m  # (g, m)
+        result["bias2"].append(((A @ f_x - f_grid) ** 2).mean().item())
+        result["variance"].append((noise**2 * (A**2).sum(dim=1)).mean().item())
     return result
 
 
@@ -214,7 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = cli.make_parser("python -m mlbook.regularisation", main.__doc__)
     args = parser.parse_args(argv)
-    X_train, y_train, X_val, y_val, names = load_diabetes_split(seed=args.seed)
+    # The returned test rows are the evaluation chapter's locked-away test set: left
+    # alone here. Validation rows come from the development rows, as in that chapter.
+    X_dev, y_dev, _, _, names = load_diabetes_split(seed=args.seed)
+    fit_rows, val_rows = train_test_indices(X_dev.shape[0], 0.25, seed=args.seed + 1)
+    X_train, y_train = X_dev[fit_rows], y_dev[fit_rows]
+    X_val, y_val = X_dev[val_rows], y_dev[val_rows]
     scaler = Standardizer().fit(X_train)  # statistics of the training rows only
     X_train, X_val = scaler.transform(X_train), scaler.transform(X_val)
     strengths = (
