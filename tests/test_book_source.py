@@ -340,3 +340,36 @@ def test_format_chapters_reports_a_cell_ruff_cannot_parse(tmp_path):
     result = run_format_chapters("--check", str(chapter))
     assert result.returncode == 1
     assert f"{chapter}:3" in result.stderr and "could not format" in result.stderr
+
+
+#: Words that point a reader to a later part of the book.
+_FORWARD = re.compile(
+    r"later (?:chapters?|in the book|parts?)|(?:chapters?|parts?) (?:that|which) follows?\b|"
+    r"(?:chapters?|parts?) to follow\b|following (?:chapters?|parts?)|next (?:part|chapters?)|"
+    r"part (?:iii|iv|v)\b|(?:neural[- ]network|classification) chapters?",
+    re.IGNORECASE,
+)
+_LINK = re.compile(r"\{(?:ref|doc|numref)\}`(?:[^`<]*<)?([^`>]+)>?`")
+
+
+def _sentences(text: str) -> list[str]:
+    """The prose of a page (code blocks and cells left out), one sentence per item."""
+    prose = re.sub(r"^(`{3,}|:{3,}).*?^\1\s*$", "", text, flags=re.M | re.S)
+    return re.split(r"(?<=[.!?])\s+", prose.replace("\n", " "))
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_no_promise_of_a_chapter_that_does_not_exist(name):
+    """A sentence that sends the reader to a later chapter links it, and the link's target is a
+    page or label of this book (errata X3: promises of chapters not written yet)."""
+    labels = {
+        label for page in CHAPTERS for label in re.findall(r"^\(([\w-]+)\)=", chapter_path(page).read_text(), re.M)
+    }
+    pages = {Path(p).name for p in CHAPTERS} | set(CHAPTERS)
+    for sentence in _sentences(chapter_path(name).read_text()):
+        if not _FORWARD.search(sentence) or sentence.lstrip().startswith("#"):
+            continue
+        targets = _LINK.findall(sentence)
+        assert targets, f"{name}: a sentence points to a later chapter without linking it: {sentence.strip()!r}"
+        missing = [t for t in targets if t not in labels and t.lstrip("/") not in pages]
+        assert not missing, f"{name}: links to {missing}, which this book does not have"

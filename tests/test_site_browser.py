@@ -424,7 +424,7 @@ def test_chapter_offers_notebook_script_and_colab_links_that_work(browser, site_
         assert notebook.ok
         data = json.loads(notebook.body())
         assert data["nbformat"] == 4 and data["metadata"]["kernelspec"]["name"] == "python3"
-        assert "mlbook[notebook] @ git+" in "".join(data["cells"][2]["source"])
+        assert "mlbook @ git+" in "".join(data["cells"][2]["source"])
         script = context.request.get(links[".py"])
         assert script.ok and "# %%" in script.text()
     finally:

@@ -3,9 +3,9 @@
 At the end of each HTML build, each chapter (a MyST-NB Markdown page with code cells) is turned
 into `_notebooks/<docname>.ipynb` and `_notebooks/<docname>.py` in the site, by jupytext:
 
-- right after the chapter's title comes a cell that installs the book's package (with what the
-  chapters use: `mlbook[notebook]`) from the repository named in `_config.yml`, when `mlbook`
-  is not importable yet (on Colab, or in a fresh environment);
+- right after the chapter's title comes a cell that installs the book's package `mlbook` (whose
+  dependencies are what the chapters import) from the repository named in `_config.yml`, when
+  `mlbook` is not importable yet (on Colab, or in a fresh environment);
 - cells tagged `book-only` (e.g. one that reads the book's own `_config.yml`, or checks a claim
   of the prose) or `remove-cell` (what the page does not show: glue, checks) are left out, so
   the notebook runs what the page shows;
@@ -61,7 +61,7 @@ def site_url(owner: str, name: str) -> str:
 
 
 def install_spec(owner: str, name: str, branch: str) -> str:
-    return f"mlbook[notebook] @ git+https://github.com/{owner}/{name}@{branch}#subdirectory=code"
+    return f"mlbook @ git+https://github.com/{owner}/{name}@{branch}#subdirectory=code"
 
 
 def install_code(spec: str) -> str:

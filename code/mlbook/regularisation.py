@@ -110,7 +110,7 @@ def lasso(
     lr * lam for the penalty: the |w| term has no gradient at 0, and this step is what
     lands weights exactly on 0. FISTA (Beck and Teboulle, 2009) takes the gradient not
     at w but at a look-ahead point z, extrapolated past w along its last move by a
-    factor (q - 1) / q_next that grows towards 1 (Nesterov's acceleration, not the
+    factor (rho - 1) / rho_next that grows towards 1 (Nesterov's acceleration, not the
     heavy-ball momentum of the optimisation chapter). `start` (default: all zeros) lets
     a path of strengths begin each fit from the previous one.
     """
@@ -127,12 +127,12 @@ def lasso(
         if start is None
         else start.detach().to(dtype=X.dtype, device=X.device).clone()
     )
-    z, q = w, 1.0
+    z, rho = w, 1.0
     for _ in range(steps):
         w_next = soft_threshold(z - lr * (H @ z - c), lr * lam)
-        q_next = (1.0 + (1.0 + 4.0 * q * q) ** 0.5) / 2.0
-        z = w_next + (q - 1.0) / q_next * (w_next - w)  # the look-ahead point
-        w, q = w_next, q_next
+        rho_next = (1.0 + (1.0 + 4.0 * rho * rho) ** 0.5) / 2.0
+        z = w_next + (rho - 1.0) / rho_next * (w_next - w)  # the look-ahead point
+        w, rho = w_next, rho_next
     return w, (y_mean - x_mean @ w).item()
 
 
