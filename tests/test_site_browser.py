@@ -325,7 +325,7 @@ def record_weight(path: str, weight: int, sizes: dict[str, int]) -> None:
 def test_math_is_rendered_by_mathjax(browser, site_url, path):
     context, page, log = open_page(browser, site_url, path)
     try:
-        page.wait_for_selector("mjx-container", timeout=15000)
+        page.wait_for_selector("mjx-container", state="attached", timeout=15000)  # the first may sit in a closed toggle
         rendered = page.locator("mjx-container").count()
         raw = page.locator(".math").count()
         assert rendered >= raw > 5
