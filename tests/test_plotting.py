@@ -118,3 +118,12 @@ def test_contour_paths_cycle_the_given_markers_in_drawing_order():
     assert [line.get_label() for line in lines] == ["first", "second", "third"]
     default = plotting.contour_with_paths(a, b, grid, {"gd": path}, "a", "b")
     assert default.axes[0].lines[0].get_marker() == "o"
+
+
+def test_contour_paths_can_draw_a_and_b_to_the_same_scale():
+    a, b = torch.linspace(-1, 1, 5), torch.linspace(0, 4, 9)
+    grid = a[None, :] ** 2 + (b[:, None] - 1) ** 2
+    path = torch.tensor([[1.0, 2.0], [0.0, 1.0]])
+    fig = plotting.contour_with_paths(a, b, grid, {"gd": path}, "a", "b", equal_aspect=True)
+    assert fig.axes[0].get_aspect() == 1.0
+    assert plotting.contour_with_paths(a, b, grid, {"gd": path}, "a", "b").axes[0].get_aspect() == "auto"

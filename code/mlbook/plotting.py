@@ -164,12 +164,15 @@ def contour_with_paths(
     zlabel: str = "loss",
     size: tuple[float, float] = (6.0, 4.5),
     markers: tuple[str, ...] = ("o",),
+    equal_aspect: bool = False,
 ) -> Figure:
     """Contours of the loss with each (n, 2) path of (a, b) points drawn on top.
 
     The contour levels are spaced geometrically, so the floor of the bowl, where the
     paths end, gets as many contours as its steep walls. Paths are drawn in order, each
-    on top of the ones before, with `markers` cycled over them.
+    on top of the ones before, with `markers` cycled over them. With `equal_aspect`, one
+    unit of a is as long on the page as one unit of b, so the contours keep their true
+    shape and a gradient step is drawn at right angles to the contour it starts on.
     """
     fig = new_figure(size)
     ax = fig.add_subplot()
@@ -206,6 +209,8 @@ def contour_with_paths(
         )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    if equal_aspect:
+        ax.set_aspect("equal")
     if paths or optimum is not None:
         ax.legend(loc="lower right")
     return fig
