@@ -10,6 +10,7 @@ from mlbook.data import train_test_indices
 from mlbook.feature_scaling import (
     FEATURES,
     TARGET,
+    StandardizeLayer,
     Standardizer,
     condition_number,
     gradient_descent_losses,
@@ -20,6 +21,7 @@ from mlbook.feature_scaling import (
     predicted_losses,
     predicted_steps_to_reach,
     to_original_units,
+    weight_standard_errors,
 )
 from mlbook.multivariable import least_squares
 from mlbook.optimisation import hessian, largest_stable_lr, steps_to_reach
@@ -204,15 +206,63 @@ def test_gradient_descent_path_gives_the_losses_and_the_grid_gives_the_mse(pengu
     torch.testing.assert_close(grid[1, 3], expected)
 
 
-def test_within_species_the_bill_depth_weight_is_positive(penguins):
-    """Erratum F2: the pooled fit's negative bill-depth weight is a species artefact."""
+def test_within_species_the_bill_depth_weight_is_far_above_the_pooled_one(penguins):
+    """Erratum F2 and the reader's finding 5: the pooled fit's negative bill-depth weight is a
+    species artefact. Every per-species weight is far above it; Chinstrap and Gentoo are clearly
+    positive, Adelie's cannot be told from zero."""
     from mlbook.data import load_penguins_by_species
 
     X, y = penguins
     data, species = load_penguins_by_species((*FEATURES, TARGET))
     torch.testing.assert_close(data["bill_depth_mm"].double(), X[:, 2])
     train, _ = train_test_indices(X.shape[0], seed=0)
-    assert least_squares(X[train], y[train])[0][2] < 0
+    pooled = least_squares(X[train], y[train])[0][2].item()
+    pooled_se = weight_standard_errors(X[train], y[train])[2].item()
+    assert pooled + 2 * pooled_se < 0
     for k in range(3):
         chosen = train[species[train] == k]
-        assert least_squares(X[chosen], y[chosen])[0][2] > 0
+        weight = least_squares(X[chosen], y[chosen])[0][2].item()
+        se = weight_standard_errors(X[chosen], y[chosen])[2].item()
+        assert weight - pooled > 3 * (se**2 + pooled_se**2) ** 0.5
+        if k == 0:  # Adelie
+            assert abs(weight) < se
+        else:
+            assert weight > 2 * se
+
+
+def test_weight_standard_errors_match_the_partial_regression_formula(penguins):
+    """Independent answer: the standard error of w_j is s / sqrt(RSS_j), with RSS_j the residual
+    sum of squares of column j regressed (by scikit-learn) on the other columns."""
+    from sklearn.linear_model import LinearRegression
+
+    X, y = penguins
+    Xn, yn = X.numpy(), y.numpy()
+    full = LinearRegression().fit(Xn, yn)
+    s2 = ((yn - full.predict(Xn)) ** 2).sum() / (len(yn) - X.shape[1] - 1)
+    expected = []
+    for j in range(X.shape[1]):
+        others = np.delete(Xn, j, axis=1)
+        rss_j = ((Xn[:, j] - LinearRegression().fit(others, Xn[:, j]).predict(others)) ** 2).sum()
+        expected.append(np.sqrt(s2 / rss_j))
+    np.testing.assert_allclose(weight_standard_errors(X, y).numpy(), expected, rtol=1e-8)
+    with pytest.raises(ValueError, match="more rows than weights"):
+        weight_standard_errors(X[:4], y[:4])
+
+
+def test_standardize_layer_keeps_its_statistics_in_the_state_dict(penguins):
+    """The "PyTorch or scikit-learn?" note: mean and std are buffers, saved in state_dict and
+    carried by .to(...)."""
+    X, _ = penguins
+    scaler = Standardizer().fit(X)
+    model = torch.nn.Sequential(StandardizeLayer(scaler), torch.nn.Linear(3, 1).double())
+    state = model.state_dict()
+    assert {"0.mean", "0.std", "1.weight", "1.bias"} == set(state)
+    torch.testing.assert_close(state["0.mean"], scaler.mean)
+    torch.testing.assert_close(model[0](X), scaler.transform(X))
+    assert not any(p is model[0].mean for p in model.parameters())  # not trained
+    fresh = StandardizeLayer(Standardizer().fit(X[:10]))
+    fresh.load_state_dict(model[0].state_dict())
+    torch.testing.assert_close(fresh.std, scaler.std)
+    assert fresh.to(torch.float32).mean.dtype == torch.float32
+    with pytest.raises(ValueError, match="fitted Standardizer"):
+        StandardizeLayer(Standardizer())

@@ -121,6 +121,39 @@ def to_original_units(
     return w, float(b_scaled - (w * scaler.mean).sum())
 
 
+def weight_standard_errors(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Standard errors of the least-squares weights (m, n) -> (n,), intercept left out.
+
+    The textbook estimate for independent noise of one variance: s^2 (A^T A)^-1 on the
+    diagonal, with A = [X, 1] and s^2 = residual sum of squares / (m - n - 1).
+    """
+    w, b = least_squares(X, y)
+    A = design_matrix(X)  # (m, n + 1)
+    dof = A.shape[0] - A.shape[1]
+    if dof < 1:
+        raise ValueError(
+            f"need more rows than weights plus intercept ({A.shape[1]}), "
+            f"got {A.shape[0]}"
+        )
+    residuals = A[:, :-1] @ w + b - y.detach().cpu().double()  # (m,)
+    s2 = (residuals**2).sum() / dof
+    return (s2 * torch.linalg.inv(A.T @ A).diagonal()[:-1]).sqrt()
+
+
+class StandardizeLayer(torch.nn.Module):
+    """A fitted Standardizer as a layer; its mean and std are buffers, in state_dict."""
+
+    def __init__(self, scaler: Standardizer):
+        super().__init__()
+        if not isinstance(scaler, Standardizer) or scaler.mean is None:
+            raise ValueError("expected a fitted Standardizer: call fit(X_train) first")
+        self.register_buffer("mean", scaler.mean.clone())
+        self.register_buffer("std", scaler.std.clone())
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return (X - self.mean) / self.std
+
+
 def condition_number(X: torch.Tensor) -> float:
     """Largest over smallest curvature of the mean squared error for inputs X.
 
