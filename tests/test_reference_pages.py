@@ -187,3 +187,14 @@ def test_notation_page_uses_this_rounds_symbols_and_states_the_argument_order(bu
         assert letter in listed, f"the double-meaning table should list {letter}: it lists {sorted(listed)}"
     assert any(r"\varepsilon" in cell for cell in listed), "the noise epsilon_i against Adam's epsilon"
     assert "m" not in listed, "after the renaming, m is only the number of examples"
+
+
+def test_only_the_numbered_chapters_number_their_figures(built_book):
+    """The introduction's and the appendix's figures show their captions without a number
+    (book/_ext/figure_numbers.py); a chapter's figures are numbered after it (Fig. 2.1, ...)."""
+    for name in ("book/intro", "book/mathematics"):
+        markup = article(page(built_book, name))
+        assert "<figure" in markup and "caption-number" not in markup, name
+    tensors = article(page(built_book, "book/tensors"))
+    numbers = re.findall(r'<span class="caption-number">Fig\. ([\d.]+) </span>', tensors)
+    assert numbers and all(n.startswith("2.") for n in numbers), numbers

@@ -48,6 +48,9 @@ def test_missing_package_is_reported():
     found = problems(report)
     assert any("torch is not installed" in p for p in found)
     assert any("older than 3.11" in p for p in found)
+    # F12: the advice is the learner's path (torch, then the package), not requirements.txt.
+    missing = next(p for p in found if "torch is not installed" in p)
+    assert "requirements.txt" not in missing and "pip install -e code/" in missing
     assert problems(environment_report()) == []
 
 
@@ -55,6 +58,32 @@ def test_an_x86_64_python_on_macos_is_a_problem():
     report = {**environment_report(), "platform": "Darwin x86_64"}
     assert any("x86_64" in p and "arm64" in p for p in problems(report))
     assert not problems({**environment_report(), "platform": "Darwin arm64"})
+
+
+def test_a_gpu_that_counts_but_cannot_compute_is_a_problem(monkeypatch):
+    """F1: is_available only counts devices; an old GPU fails at its first kernel."""
+    import mlbook.setup as setup
+
+    def no_kernel():
+        raise RuntimeError("CUDA error: no kernel image is available for execution on the device\nmore")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Old GPU")
+    monkeypatch.setattr(setup, "_tiny_cuda_operation", no_kernel)
+    report = environment_report()
+    assert report["cuda available"] == "yes" and report["device the book will use"] == "cuda"
+    assert report["cuda computes"] == "no: CUDA error: no kernel image is available for execution on the device"
+    found = problems(report)
+    assert len(found) == 1 and "no kernel image" in found[0] and "--device cpu" in found[0], found
+    monkeypatch.setattr(setup, "_tiny_cuda_operation", lambda: None)
+    assert environment_report()["cuda computes"] == "yes" and problems(environment_report()) == []
+
+
+def test_the_cuda_check_says_what_this_machine_does():
+    from mlbook.setup import cuda_computes
+
+    answer = cuda_computes()
+    assert (answer == "yes") if torch.cuda.is_available() else answer.startswith("no: "), answer
 
 
 def test_format_lines_up_names():
@@ -74,15 +103,34 @@ def test_learner_and_contributor_packages_split_the_requirements():
     assert not set(LEARNER_PACKAGES) & set(CONTRIBUTOR_PACKAGES)
     project = tomllib.loads((ROOT / "code" / "pyproject.toml").read_text(encoding="utf-8"))
     package_deps = {Requirement(d).name.lower() for d in project["project"]["dependencies"]}
-    assert set(LEARNER_PACKAGES) == package_deps | {"torch", "torchvision"}
+    assert set(LEARNER_PACKAGES) == package_deps | {"torch"}
+    # F10: no chapter and no module imports torchvision, so learners do not install it.
+    sources = [*(ROOT / "code" / "mlbook").glob("*.py"), *(ROOT / "book").glob("*.md")]
+    imports = re.compile(r"^\s*(import|from) torchvision", re.M)
+    importing = [p.name for p in sources if imports.search(p.read_text(encoding="utf-8"))]
+    assert not importing and "torchvision" in CONTRIBUTOR_PACKAGES, importing
 
 
-def test_install_commands_in_the_chapter_use_the_pinned_pair():
+def test_the_package_refuses_the_pythons_the_book_does_not_support():
+    """F5: pip must stop on a Python that `problems` would reject, not install old numpy."""
+    project = tomllib.loads((ROOT / "code" / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = SpecifierSet(project["project"]["requires-python"])
+    oldest = ".".join(map(str, MINIMUM_PYTHON))
+    older = f"{MINIMUM_PYTHON[0]}.{MINIMUM_PYTHON[1] - 1}.0"
+    assert declared.contains(f"{oldest}.0") and not declared.contains(older), declared
+
+
+def test_install_commands_in_the_chapter_use_the_pinned_torch():
     required = requirement_names(ROOT / "requirements.txt")
-    pins = {name: str(required[name].specifier).removeprefix("==") for name in ("torch", "torchvision")}
-    for name, version in re.findall(r"\b(torch|torchvision)==([\w.]+)", CHAPTER):
-        assert version == pins[name], f"the chapter installs {name}=={version}, requirements.txt pins {pins[name]}"
-    assert f"torch=={pins['torch']} torchvision=={pins['torchvision']}" in CHAPTER
+    pin = str(required["torch"].specifier).removeprefix("==")
+    installs = re.findall(r"pip install ([^\n`]*)", CHAPTER)
+    learner = [line for line in installs if "torch==" in line]
+    assert learner, "the chapter shows no torch install command"
+    for line in learner:
+        assert f"torch=={pin}" in line, f"{line!r}: requirements.txt pins torch=={pin}"
+        assert "torchvision" not in line, f"{line!r}: learners need torch only (F10)"
+    for version in re.findall(r"\btorch==([\w.]+)", CHAPTER):
+        assert version == pin, f"the chapter names torch=={version}, requirements.txt pins {pin}"
 
 
 def test_python_range_matches_the_installed_metadata():
@@ -120,3 +168,19 @@ def test_the_chapter_writes_converted_notebooks_outside_book():
     for command in re.findall(r"jupytext --to ipynb[^\n`]*", CHAPTER):
         target = re.search(r"(?:-o|--output) (\S+)", command)
         assert target and not target.group(1).startswith("book"), command
+
+
+def test_the_chapters_jupytext_command_runs_as_printed(tmp_path):
+    """F2: the exact command from the page, run from a copy of the repository's layout."""
+    import shutil
+    import subprocess
+    import sys
+
+    (command,) = re.findall(r"^ *(jupytext --to ipynb[^\n`]*)$", CHAPTER, re.M)
+    (tmp_path / "book").mkdir()
+    shutil.copy(ROOT / "book" / "linear_regression.md", tmp_path / "book")
+    jupytext = Path(sys.executable).parent / "jupytext"
+    args = command.split()
+    subprocess.run([str(jupytext), *args[1:]], cwd=tmp_path, check=True, capture_output=True)
+    written = tmp_path / re.search(r"(?:-o|--output) (\S+)", command).group(1)
+    assert json.loads(written.read_text(encoding="utf-8"))["cells"]

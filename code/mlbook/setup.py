@@ -20,13 +20,12 @@ from mlbook import cli
 from mlbook.device import get_device
 
 #: The distributions whose versions the report lists.
-PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "jupyter-book", "myst-nb")
+PACKAGES = ("torch", "numpy", "matplotlib", "jupyter-book", "myst-nb")
 
-#: What a learner installs to run the chapters' code: PyTorch's matched pair, then the
-#: package, whose own dependencies (code/pyproject.toml) bring the rest.
+#: What a learner installs to run the chapters' code: PyTorch, then the package, whose
+#: own dependencies (code/pyproject.toml) bring the rest.
 LEARNER_PACKAGES = (
     "torch",
-    "torchvision",
     "numpy",
     "matplotlib",
     "palmerpenguins",
@@ -34,8 +33,10 @@ LEARNER_PACKAGES = (
     "scikit-learn",
 )
 
-#: What a contributor adds from requirements.txt to build the site and run its tests.
+#: What a contributor adds from requirements.txt to build the site and run its tests
+#: (torchvision is pinned there as torch's matched pair; no chapter imports it).
 CONTRIBUTOR_PACKAGES = (
+    "torchvision",
     "jupyter-book",
     "myst-nb",
     "sphinx-mathjax-offline",
@@ -49,7 +50,8 @@ CONTRIBUTOR_PACKAGES = (
     "pre-commit",
 )
 
-#: The oldest Python that the pinned learner packages accept (see `python_range`).
+#: The oldest Python that the learner packages the book is built with accept (see
+#: `python_range`); code/pyproject.toml declares the same as its requires-python.
 MINIMUM_PYTHON = (3, 11)
 
 
@@ -109,9 +111,33 @@ def environment_report() -> dict[str, str]:
     if cuda:
         report["cuda device"] = torch.cuda.get_device_name(0)
         report["cuda version (torch built with)"] = str(torch.version.cuda)
+        report["cuda computes"] = cuda_computes()
     report["mps available"] = "yes" if torch.backends.mps.is_available() else "no"
     report["device the book will use"] = str(get_device("auto"))
     return report
+
+
+def _tiny_cuda_operation() -> None:
+    """Add two numbers on the first CUDA device and wait for the result."""
+    total = torch.ones(2, device="cuda").sum()
+    torch.cuda.synchronize()
+    if total.item() != 2.0:
+        raise RuntimeError(f"1 + 1 on the GPU gave {total.item()}")
+
+
+def cuda_computes() -> str:
+    """`"yes"` if a tiny computation runs on the CUDA device, else `"no: "` and why.
+
+    `torch.cuda.is_available` only counts devices: a GPU that this torch has no kernels
+    for (older than Turing, for the CUDA 13 build) counts, and fails at its first
+    computation with "no kernel image is available for execution on the device".
+    """
+    try:
+        _tiny_cuda_operation()
+    except RuntimeError as error:  # torch.AcceleratorError is a RuntimeError
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return f"no: {first_line}"
+    return "yes"
 
 
 def format_report(report: dict[str, str]) -> str:
@@ -142,11 +168,17 @@ def problems(
             "wheels after 2.2.2; on Apple silicon use an arm64 Python, on an Intel "
             "Mac use Colab"
         )
+    computes = report.get("cuda computes", "yes")
+    if computes != "yes":
+        found.append(
+            f"CUDA is available but cannot compute ({computes.removeprefix('no: ')}): "
+            "give the examples `--device cpu`, or install PyTorch's CPU-only build"
+        )
     for name in ("torch", "numpy", "matplotlib"):
         if report.get(name, "not installed") == "not installed":
             found.append(
-                f"{name} is not installed: run `pip install -r requirements.txt` "
-                "and `pip install -e code/`"
+                f"{name} is not installed: install torch as the Setup chapter shows "
+                "for your system, then run `pip install -e code/`"
             )
     return found
 
