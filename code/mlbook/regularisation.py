@@ -137,17 +137,23 @@ def lasso(
 
 
 def lasso_path(
-    X: torch.Tensor, y: torch.Tensor, strengths: Sequence[float], steps: int = 200
+    X: torch.Tensor,
+    y: torch.Tensor,
+    strengths: Sequence[float],
+    steps: int = 200,
+    first_steps: int | None = None,
 ) -> torch.Tensor:
     """Lasso weights for each strength in increasing order: shape (k, n).
 
-    Each fit is warm-started from the last.
+    Each fit is warm-started from the last. The first starts from zero, and so may
+    need more steps than the others: `first_steps` (default: `steps`).
     """
     if list(strengths) != sorted(strengths):
         raise ValueError("strengths must be in increasing order for warm starts")
+    first_steps = steps if first_steps is None else first_steps
     weights, w = [], None
-    for lam in strengths:
-        w, _ = lasso(X, y, lam, steps=steps, start=w)
+    for k, lam in enumerate(strengths):
+        w, _ = lasso(X, y, lam, steps=first_steps if k == 0 else steps, start=w)
         weights.append(w)
     return torch.stack(weights)
 
@@ -231,9 +237,9 @@ def bias_variance_exact(
     """Exact bias^2 and variance of ridge fitted at inputs x, averaged over `grid`.
 
     For data y = truth(x) + noise (independent, standard deviation `noise`) at fixed
-    inputs x, the ridge predictions at the grid are a linear map of y: y_hat = A y.
-    So their mean over data sets is A truth(x), and their variance at each grid point
-    is noise^2 times the squared length of A's row. No simulation is needed.
+    inputs x, the ridge predictions at the grid are a linear map of y: y_hat = P y.
+    So their mean over data sets is P truth(x), and their variance at each grid point
+    is noise^2 times the squared length of P's row. No simulation is needed.
     """
     if not noise >= 0:
         raise ValueError(
@@ -254,11 +260,11 @@ def bias_variance_exact(
     }
     for lam in strengths:
         # w = (Pc^T Pc / m + lam I)^-1 Pc^T y / m and b = mean(y) - Phi_mean w, so
-        # y_hat(grid) = (Phi_grid - Phi_mean) w + mean(y) = A y:
-        A = (Phi_grid - Phi_mean) @ torch.linalg.solve(Pc.T @ Pc / m + lam * eye, Pc.T)
-        A = A / m + 1.0 / m  # (g, m)
-        result["bias2"].append(((A @ f_x - f_grid) ** 2).mean().item())
-        result["variance"].append((noise**2 * (A**2).sum(dim=1)).mean().item())
+        # y_hat(grid) = (Phi_grid - Phi_mean) w + mean(y) = P y:
+        P = (Phi_grid - Phi_mean) @ torch.linalg.solve(Pc.T @ Pc / m + lam * eye, Pc.T)
+        P = P / m + 1.0 / m  # (g, m)
+        result["bias2"].append(((P @ f_x - f_grid) ** 2).mean().item())
+        result["variance"].append((noise**2 * (P**2).sum(dim=1)).mean().item())
     return result
 
 
