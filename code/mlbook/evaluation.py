@@ -246,7 +246,7 @@ def pure_noise(
     return X, y
 
 
-def fit_ridge(lam: float) -> Fit:
+def ridge_fitter(lam: float) -> Fit:
     """Ridge regression of strength `lam` (see `mlbook.regularisation.ridge`)."""
 
     def fit(X: torch.Tensor, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -278,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "least squares": fit_least_squares,
     }
     for lam in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0):
-        candidates[f"ridge lambda={lam}"] = fit_ridge(lam)
+        candidates[f"ridge lambda={lam}"] = ridge_fitter(lam)
     for name, fit in candidates.items():
         # the scaler is fitted inside: on each fold's training rows
         fits[name] = with_standardizing(fit)
