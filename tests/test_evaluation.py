@@ -16,7 +16,9 @@ from mlbook.evaluation import (
     fit_least_squares,
     fit_mean_baseline,
     k_fold_indices,
+    least_squares_split_scores,
     mae,
+    main,
     mse,
     paired_difference,
     pure_noise,
@@ -107,6 +109,23 @@ def test_standardised_ridge_is_a_scikit_learn_pipeline_with_alpha_m_lambda(lam):
         assert score == pytest.approx(-theirs[0], rel=1e-9)
 
 
+def test_one_alpha_for_all_folds_does_not_reproduce_ridge_at_lambda_one():
+    """The chapter's note: training parts of 265 and 266 rows need their own alpha."""
+    X, y, *_ = load_diabetes_split()
+    folds = k_fold_indices(X.shape[0], 5, seed=0)
+    assert sorted({len(train) for train, _ in folds}) == [265, 266]
+    ours = cross_validate(fit_ridge(1.0), X, y, k=5, seed=0)
+    one_alpha = make_pipeline(StandardScaler(), Ridge(alpha=266 * 1.0))
+    theirs = cross_val_score(
+        one_alpha,
+        X.numpy(),
+        y.numpy(),
+        cv=[(t.numpy(), v.numpy()) for t, v in folds],
+        scoring="neg_root_mean_squared_error",
+    )
+    assert max(abs(a + b) for a, b in zip(ours, theirs, strict=True)) > 1e-3
+
+
 def test_kfold_shuffles_its_own_folds():
     """The chapter's note: KFold(shuffle=True) cuts other folds than k_fold_indices, and the scores follow the folds."""
     X, y, *_ = load_diabetes_split()
@@ -147,6 +166,27 @@ def test_repeated_split_scores_match_scikit_learn_split_by_split():
         assert training[i] == pytest.approx(mean_squared_error(y.numpy()[train], sk.predict(X.numpy()[train])) ** 0.5)
         assert validation[i] == pytest.approx(mean_squared_error(y.numpy()[val], sk.predict(X.numpy()[val])) ** 0.5)
     assert len(set(validation)) == 4  # the splits differ
+
+
+def test_batched_split_scores_match_the_loop_split_by_split():
+    """The chapter's batched re-splits give the numbers of one fit per split."""
+    X, y, *_ = load_diabetes_split()
+    training, validation = repeated_split_scores(fit_least_squares, X, y, repeats=30, seed=2)
+    batched_training, batched_validation = least_squares_split_scores(X, y, seeds=range(2, 32))
+    assert batched_training.tolist() == pytest.approx(training, rel=1e-10)
+    assert batched_validation.tolist() == pytest.approx(validation, rel=1e-10)
+
+
+def test_main_scores_only_the_model_chosen_by_cross_validation(capsys, tmp_path):
+    """The script uses the test set once, for the chapter's choice: ridge with lambda = 0.03."""
+    assert main(["--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("test RMSE") == 1
+    assert "chosen: ridge lambda=0.03; test RMSE" in out
+    X, y, X_test, y_test, _ = load_diabetes_split()
+    w, b = ridge(Standardizer().fit(X).transform(X), y, 0.03)
+    pred = Standardizer().fit(X).transform(X_test) @ w + b
+    assert f"test RMSE {rmse(y_test, pred):.1f}" in out
 
 
 def test_paired_difference_matches_a_paired_t_test():
@@ -192,6 +232,7 @@ def test_top_correlated_finds_a_planted_column():
         (lambda: k_fold_indices(3, 4), "k must be"),
         (lambda: paired_difference([1.0, 2.0], [1.0]), "equally long"),
         (lambda: paired_difference([1.0], [1.0]), "at least 2"),
+        (lambda: least_squares_split_scores(torch.zeros(4, 1), torch.zeros(4), seeds=[]), "at least one seed"),
         (lambda: repeated_split_scores(fit_least_squares, torch.zeros(4, 1), torch.zeros(4), repeats=0), "repeats"),
     ],
 )

@@ -15,8 +15,9 @@ import torch
 from mlbook import cli, plotting
 from mlbook.data import load_diabetes_split, train_test_indices
 from mlbook.feature_scaling import Standardizer
-from mlbook.linear_regression import check_predictions, mse
+from mlbook.linear_regression import check_predictions, design_matrix, mse
 from mlbook.multivariable import least_squares
+from mlbook.regularisation import ridge
 
 Fit = Callable[[torch.Tensor, torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
 
@@ -148,6 +149,39 @@ def repeated_split_scores(
     return training, validation
 
 
+def least_squares_split_scores(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    seeds: Sequence[int],
+    test_fraction: float = 0.25,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training and validation RMSE of least squares, one random split per seed.
+
+    The same numbers as `repeated_split_scores(fit_least_squares, ...)` with split i
+    made from seeds[i], but every split's training set has the same size, so their
+    design matrices stack into one (splits, rows, n + 1) tensor and a single batched
+    `torch.linalg.lstsq` call fits them all.
+    """
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    splits = [train_test_indices(X.shape[0], test_fraction, seed=s) for s in seeds]
+    train = torch.stack([t for t, _ in splits])  # (splits, rows)
+    val = torch.stack([v for _, v in splits])
+    A, target = design_matrix(X), y.detach().cpu().double()
+    if (torch.linalg.matrix_rank(A[train]) < A.shape[1]).any():
+        raise ValueError(
+            "in some split the columns of X (with the intercept) are linearly "
+            "dependent: the weights are not determined"
+        )
+    theta = torch.linalg.lstsq(A[train], target[train].unsqueeze(-1)).solution
+    scores = []
+    for rows in (train, val):
+        residual = (A[rows] @ theta)[..., 0] - target[rows]  # (splits, rows)
+        scores.append(residual.pow(2).mean(dim=1).sqrt())
+    return scores[0], scores[1]
+
+
 def paired_difference(
     scores_a: Sequence[float], scores_b: Sequence[float]
 ) -> tuple[float, float]:
@@ -212,8 +246,22 @@ def pure_noise(
     return X, y
 
 
+def ridge_fitter(lam: float) -> Fit:
+    """Ridge regression of strength `lam` (see `mlbook.regularisation.ridge`)."""
+
+    def fit(X: torch.Tensor, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        w, b = ridge(X, y, lam)
+        return lambda X_new: X_new.double() @ w + b
+
+    return fit
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Evaluate a baseline and least squares on diabetes data; show leakage on noise."""
+    """Choose among a baseline, least squares and ridge by cross-validation.
+
+    On the diabetes data; only the chosen model is scored on the test set, once. Then
+    show leakage on pure noise.
+    """
     parser = cli.make_parser("python -m mlbook.evaluation", main.__doc__)
     parser.add_argument(
         "--folds",
@@ -224,25 +272,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     X_train, y_train, X_test, y_test, names = load_diabetes_split(seed=args.seed)
     print(f"diabetes: {len(y_train)} training and {len(y_test)} test patients")
-    figures = {}
-    for name, fit in (
-        ("mean baseline", fit_mean_baseline),
-        ("least squares", fit_least_squares),
-    ):
-        # the scaler is fitted inside: on the training rows, and on each fold's
-        fit = with_standardizing(fit)
-        model = fit(X_train, y_train)
-        pred = model(X_test)
-        residuals = plotting.residual_plot(pred, y_test - pred, "disease progression")
-        figures[name.replace(" ", "_") + "_residuals"] = residuals
-        folds = cross_validate(fit, X_train, y_train, k=args.folds, seed=args.seed)
+    figures, cv_rmse, fits = {}, {}, {}
+    candidates: dict[str, Fit] = {
+        "mean baseline": fit_mean_baseline,
+        "least squares": fit_least_squares,
+    }
+    for lam in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0):
+        candidates[f"ridge lambda={lam}"] = ridge_fitter(lam)
+    for name, fit in candidates.items():
+        # the scaler is fitted inside: on each fold's training rows
+        fits[name] = with_standardizing(fit)
+        folds = cross_validate(
+            fits[name], X_train, y_train, k=args.folds, seed=args.seed
+        )
+        cv_rmse[name] = sum(folds) / len(folds)
         print(
-            f"{name:14} test RMSE {rmse(y_test, pred):6.1f}  "
-            f"MAE {mae(y_test, pred):6.1f}  "
-            f"R^2 {r2(y_test, pred):5.2f}   "
-            f"{args.folds}-fold RMSE {sum(folds) / len(folds):6.1f} "
+            f"{name:18} {args.folds}-fold RMSE {cv_rmse[name]:6.2f} "
             f"(folds {min(folds):.1f} to {max(folds):.1f})"
         )
+    # the test set is used once, for the model chosen by cross-validation
+    chosen = min(cv_rmse, key=cv_rmse.get)
+    model = fits[chosen](X_train, y_train)
+    pred = model(X_test)
+    figures["chosen_model_residuals"] = plotting.residual_plot(
+        pred, y_test - pred, "disease progression"
+    )
+    print(
+        f"chosen: {chosen}; test RMSE {rmse(y_test, pred):.1f}  "
+        f"MAE {mae(y_test, pred):.1f}  R^2 {r2(y_test, pred):.2f}"
+    )
     X, y = pure_noise(n=200 if args.dry_run else 1000, seed=args.seed)
     # chosen using ALL the data: the leak
     leaky_columns = select_top_correlated(X, y, 10)

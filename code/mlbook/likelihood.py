@@ -71,10 +71,11 @@ def best_line_through_points(
     """The exact least-absolute-deviations line, found by walking from y = a x + b.
 
     The mean absolute error is convex and linear between the lines through two data
-    points, so its minimum is at such a line. Start at the one through the two points
-    nearest y = a x + b; while some line that keeps one of its points and swaps the
-    other does better, move to the best of those. When none does, no direction lowers
-    the error, and a convex function's local minimum is its global minimum.
+    points, so its minimum is at such a line. Start at the best line through the one
+    data point nearest y = a x + b; while the best line through one of the current
+    line's points does better, move to that line (keep that point, swap the other).
+    When none does, no direction lowers the error, and a convex function's local
+    minimum is its global minimum.
     """
     check_xy(x, y)
     x, y = x.double(), y.double()
