@@ -235,3 +235,20 @@ def test_sklearn_sgd_regressor_mapping():
     ours = train(x, y, lambda p: SGD(p, lr=lr), steps=200 * len(x), batch_size=1)
     for slope, intercept in ((shuffled.coef_[0], shuffled.intercept_[0]), (ours.a, ours.b)):
         assert slope == pytest.approx(a_star, abs=0.15) and intercept == pytest.approx(b_star, abs=0.5)
+
+
+def test_the_chapters_sklearn_snippet_runs_on_its_own():
+    """The "PyTorch or scikit-learn?" box is a literal block, which the build does not run: pasted
+    alone into a fresh Python it must run and land near the least-squares line."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "book" / "optimisation.md").read_text(encoding="utf-8")
+    (snippet,) = re.findall(r"```python\n(from sklearn.linear_model import SGDRegressor\n.*?)```", page, re.S)
+    namespace: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a ConvergenceWarning for stopping at max_iter, as asked
+        exec(compile(snippet, "optimisation.md, scikit-learn box", "exec"), namespace)
+    a_star, b_star = least_squares(*make_line_data())
+    sgd = namespace["sgd"]
+    assert sgd.coef_[0] == pytest.approx(a_star, abs=0.15) and sgd.intercept_[0] == pytest.approx(b_star, abs=0.5)
