@@ -141,12 +141,15 @@ def weight_standard_errors(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 class StandardizeLayer(torch.nn.Module):
-    """A fitted Standardizer as a layer; its mean and std are buffers, in state_dict."""
+    """A fitted Standardizer as a layer.
+
+    Its mean and std are buffers: they are in state_dict and follow .to().
+    """
 
     def __init__(self, scaler: Standardizer):
         super().__init__()
         if not isinstance(scaler, Standardizer) or scaler.mean is None:
-            raise ValueError("expected a fitted Standardizer: call fit(X_train) first")
+            raise ValueError("expected a fitted Standardizer (call fit first)")
         self.register_buffer("mean", scaler.mean.clone())
         self.register_buffer("std", scaler.std.clone())
 
