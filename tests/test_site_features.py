@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+import listing_captions
 import notebooks
 import site_fixes
 from conftest import BIN, ROOT, Build, small_book, small_book_env, toc_files
@@ -132,3 +133,35 @@ def test_deploy_publishes_the_notebooks_where_the_colab_buttons_look():
     push = "\n".join(step.get("run", "") for step in job["steps"])
     assert f"git init -q -b {notebooks.NOTEBOOKS_BRANCH}" in push
     assert re.search(rf"git push --force \S+ {notebooks.NOTEBOOKS_BRANCH}$", push.strip())
+
+
+def test_listing_captions_name_the_module_and_the_import():
+    text = (
+        "Text.\n\n```{literalinclude} ../code/mlbook/optimisation.py\n:language: python\n"
+        ":pyobject: Adam.step\n```\n\n````{literalinclude} ../code/mlbook/data.py\n"
+        ":start-after: start\n````\n\n```{literalinclude} ../code/mlbook/basis.py\n"
+        ":caption: Mine\n```\n"
+    )
+    out = listing_captions.add_captions(text)
+    assert ":caption: From code/mlbook/optimisation.py: `from mlbook.optimisation import Adam`\n" in out
+    assert ":caption: From code/mlbook/data.py\n" in out
+    assert out.count(":caption:") == 3  # a listing with its own caption keeps it
+    assert listing_captions.add_captions(out) == out
+    assert (
+        out.replace(":caption: From code/mlbook/optimisation.py: `from mlbook.optimisation import Adam`\n", "").replace(
+            ":caption: From code/mlbook/data.py\n", ""
+        )
+        == text
+    )
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_every_listing_of_package_code_says_where_it_comes_from(built_book, doc):
+    """A listing pasted alone may call the module's private helpers: its caption says that it is
+    the package's code and how to import it (second review of Parts I and II)."""
+    source = (ROOT / f"{doc}.md").read_text()
+    listings = len(listing_captions.LISTING.findall(source))
+    page = (built_book.html / f"{doc}.html").read_text()
+    captions = re.findall(r'<span class="caption-text">From code/mlbook/(\w+)\.py', page)
+    assert len(captions) == listings, f"{doc}: {listings} package listings, {len(captions)} captioned"
