@@ -255,9 +255,7 @@ def test_standardize_layer_keeps_its_statistics_in_the_state_dict(penguins):
     X, _ = penguins
     scaler = Standardizer().fit(X)
     # exactly the composition the note shows, run on the chapter's float64 penguins
-    model = torch.nn.Sequential(
-        StandardizeLayer(scaler), torch.nn.Linear(3, 1, dtype=torch.float64)
-    )
+    model = torch.nn.Sequential(StandardizeLayer(scaler), torch.nn.Linear(3, 1, dtype=torch.float64))
     assert model(X[:2]).shape == (2, 1)
     with pytest.raises(RuntimeError, match="dtype"):  # why the note names the dtype
         torch.nn.Sequential(StandardizeLayer(scaler), torch.nn.Linear(3, 1))(X[:2])
