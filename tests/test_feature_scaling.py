@@ -254,7 +254,13 @@ def test_standardize_layer_keeps_its_statistics_in_the_state_dict(penguins):
     carried by .to(...)."""
     X, _ = penguins
     scaler = Standardizer().fit(X)
-    model = torch.nn.Sequential(StandardizeLayer(scaler), torch.nn.Linear(3, 1).double())
+    # exactly the composition the note shows, run on the chapter's float64 penguins
+    model = torch.nn.Sequential(StandardizeLayer(scaler), torch.nn.Linear(3, 1, dtype=torch.float64))
+    assert model(X[:2]).shape == (2, 1)
+    with pytest.raises(RuntimeError, match="dtype"):  # why the note names the dtype
+        torch.nn.Sequential(StandardizeLayer(scaler), torch.nn.Linear(3, 1))(X[:2])
+    single = torch.nn.Sequential(StandardizeLayer(scaler), torch.nn.Linear(3, 1)).float()
+    assert single(X[:2].float()).dtype == torch.float32
     state = model.state_dict()
     assert {"0.mean", "0.std", "1.weight", "1.bias"} == set(state)
     torch.testing.assert_close(state["0.mean"], scaler.mean)
