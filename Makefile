@@ -11,7 +11,7 @@ PORT   ?= 8000
 # Sphinx warnings fail the build (-W); --keep-going reports all of them before failing.
 JB_FLAGS ?= --warningiserror --keep-going
 
-.PHONY: help venv book book-all chapter serve test test-quick bench clean clean-all
+.PHONY: help venv node book book-all chapter serve test test-quick bench clean clean-all
 
 help:
 	@echo "make book      build the site into _build/html, executing changed chapters"
@@ -30,25 +30,30 @@ $(STAMP): requirements.txt code/pyproject.toml
 
 venv: $(STAMP)
 
-# axe-core for the accessibility tests (package.json, locked in package-lock.json). Without npm
-# those tests are skipped on a contributor's machine; in CI (CI=true) they fail instead.
-AXE := node_modules/axe-core/axe.min.js
-$(AXE): package.json package-lock.json
-	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
-	else echo "npm not found: the accessibility tests will be skipped (install Node.js to run them)"; fi
+node: $(NODE_MODULES)
 
-book: $(STAMP)
+# The npm packages of package.json (locked in package-lock.json): mathjax-full typesets the book's
+# mathematics when it is built (book/_ext/math_prerender.py), so the book needs Node.js and npm;
+# axe-core for the accessibility tests; lighthouse for scripts/lighthouse.py.
+NODE_MODULES := node_modules/.installed
+$(NODE_MODULES): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: the book cannot be built without Node.js \
+	(18 or later, with npm; Debian: apt-get install nodejs npm), which typesets its mathematics" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+book: $(STAMP) $(NODE_MODULES)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo ""
 	@echo "The site is in $(CURDIR)/_build/html (start at index.html)."
 	@echo "Preview it with: make serve   (then open http://$(HOST):$(PORT))"
 
 # Re-read every page (not only changed ones); the execution cache still decides what re-runs.
-book-all: $(STAMP)
+book-all: $(STAMP) $(NODE_MODULES)
 	$(BIN)/jupyter-book build . --all $(JB_FLAGS)
 
 # One chapter, quickly: only it is executed (its outputs also serve the next `make book`).
-chapter: $(STAMP)
+chapter: $(STAMP) $(NODE_MODULES)
 	@test -n "$(CHAPTER)" || { echo "Name the chapter: make chapter CHAPTER=book/<name>.md" >&2; exit 2; }
 	$(BIN)/python scripts/build_chapter.py $(CHAPTER) --serve --port $(PORT)
 
@@ -56,7 +61,7 @@ serve:
 	@test -f _build/html/index.html || { echo "No site yet: run 'make book' first." >&2; exit 2; }
 	$(BIN)/python -m http.server --bind $(HOST) --directory _build/html $(PORT)
 
-test: $(STAMP) $(AXE)
+test: $(STAMP) $(NODE_MODULES)
 	$(BIN)/python -m pytest
 
 # What a contributor runs while editing code/ or tests: everything but the tests that build the

@@ -92,6 +92,8 @@ def copy_book(destination: Path) -> Path:
             shutil.copytree(source, destination / name, ignore=ignore)
         else:
             shutil.copy2(source, destination / name)
+    if (ROOT / "node_modules").is_dir():  # MathJax, which typesets the math at build time
+        (destination / "node_modules").symlink_to(ROOT / "node_modules", target_is_directory=True)
     return destination
 
 

@@ -103,14 +103,17 @@ def test_glued_numbers_match_independent_computations(built_book):
     assert f"built with torch {torch.__version__}" in setup
 
 
-def test_math_is_served_by_the_site_itself(built_book):
-    assert (built_book.html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+def test_math_is_typeset_when_the_site_is_built(built_book):
+    # book/_ext/math_prerender.py (more in tests/test_math_prerender.py): no page loads MathJax.
+    assert not (built_book.html / "_static" / "mathjax").exists()
     for name in CHAPTERS:
         markup = page(built_book, name)
         scripts = re.findall(r'<script[^>]*src="([^"]+)"', markup)
         assert not [s for s in scripts if "://" in s], f"{name} loads a script from another host"
-        if 'class="math' in markup:  # Sphinx loads MathJax only on pages with math
-            assert any(s.startswith(("_static/mathjax/", "../_static/mathjax/")) for s in scripts), name
+        assert not [s for s in scripts if "mathjax" in s.lower()], f"{name} loads MathJax"
+        for inner in re.findall(r'<span class="math notranslate nohighlight">(.*?)</span>', markup, flags=re.S):
+            assert inner.startswith('<mjx-container class="MathJax" jax="SVG"'), f"{name}: {inner[:80]}"
+            assert "<mjx-assistive-mml" in inner, f"{name}: {inner[:80]}"
 
 
 def test_measured_timings_are_marked_and_filled_in(built_book):

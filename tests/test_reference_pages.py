@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+import math_prerender
 from conftest import toc_files
 
 pytestmark = pytest.mark.book
@@ -80,8 +81,12 @@ def test_notation_page_renders_math_and_links_chapters(built_book):
     article = markup.split('<article class="bd-article">', 1)[-1].split("</article>", 1)[0]
     assert article.count('class="math notranslate nohighlight"') > 50
     scripts = re.findall(r'<script[^>]*src="([^"]+)"', markup)
-    assert any(s.startswith("../_static/mathjax/") for s in scripts), "MathJax is loaded from the site itself"
+    assert not [s for s in scripts if "mathjax" in s.lower()], "the math is typeset at build time"
+    # Every formula as SVG with MathML for screen readers (book/_ext/math_prerender.py), no TeX left.
+    formulas = re.findall(r'<span class="math notranslate nohighlight">(.*?)</span>', article, flags=re.S)
+    assert all("<svg" in f and "<mjx-assistive-mml" in f for f in formulas), "a formula was not typeset"
     outside_math = re.sub(r'<span class="math notranslate nohighlight">.*?</span>', "", article, flags=re.S)
+    assert "\\(" not in outside_math and "\\[" not in outside_math
     text = html.unescape(re.sub(r"<[^>]+>", " ", outside_math))
     assert "$" not in text, "a $...$ that was not turned into math (a | inside math breaks a table row)"
     assert article.count("<table") >= 5
@@ -172,7 +177,7 @@ def test_glossary_defines_the_terms_readers_meet_early_and_chapters_link_them(bu
 
 
 def test_notation_page_uses_this_rounds_symbols_and_states_the_argument_order(built_book):
-    markup = article(page(built_book, "book/notation"))
+    markup = math_prerender.tex_source(article(page(built_book, "book/notation")))  # formulas as TeX
     text = html.unescape(re.sub(r"<[^>]+>", " ", markup))
     code = html.unescape(re.sub(r"<[^>]+>", "", markup))  # inline code is split into spans
     for symbol in (r"\(h\)", r"\(u_t\)", r"\(q_t\)", r"\(\hat u_t\)", r"\(\tau\)", r"\(c_j\)"):

@@ -322,14 +322,25 @@ def record_weight(path: str, weight: int, sizes: dict[str, int]) -> None:
 
 
 @pytest.mark.parametrize("path", [p for p in PAGES if "tensors" in p or "linear_regression" in p])
-def test_math_is_rendered_by_mathjax(browser, site_url, path):
+def test_math_is_typeset_svg_with_mathml_and_no_mathjax_script(browser, site_url, path):
     context, page, log = open_page(browser, site_url, path)
     try:
-        page.wait_for_selector("mjx-container", state="attached", timeout=15000)  # the first may sit in a closed toggle
-        rendered = page.locator("mjx-container").count()
-        raw = page.locator(".math").count()
-        assert rendered >= raw > 5
-        assert "\\frac" not in page.inner_text("article")  # no TeX left unrendered
+        # Typeset when the site was built (book/_ext/math_prerender.py): no MathJax in the browser.
+        assert not [u for u in log.sizes if "mathjax" in u.lower()], "a MathJax file was loaded"
+        assert page.evaluate("typeof window.MathJax") == "undefined"
+        raw = page.locator("article .math").count()
+        assert raw > 5
+        assert page.locator("article .math > mjx-container > svg").count() == raw
+        assert page.locator("article .math > mjx-container > mjx-assistive-mml > math").count() == raw
+        # Every glyph a formula uses is defined on the page (the shared, hidden glyph cache).
+        missing = page.evaluate(
+            """() => [...document.querySelectorAll('mjx-container use')]
+                 .map(u => u.getAttribute('xlink:href') || u.getAttribute('href'))
+                 .filter(h => !document.getElementById(h.slice(1)))"""
+        )
+        assert missing == []
+        text = page.inner_text("article")
+        assert "\\frac" not in text and "\\(" not in text and "\\[" not in text  # no TeX left
     finally:
         context.close()
 
