@@ -5,7 +5,9 @@ cold build (one chapter at a time, and in parallel as `make book` runs it), no-c
 rebuild after a prose-only edit, rebuild after a code edit (and which chapters re-executed each
 time), each chapter's execution time (median of several cold builds), the fixed cost every chapter
 pays before its own work (kernel, imports, torch.optim's first optimiser), and the time of
-`make test`. Timings on a shared machine are noisy: each is repeated and the median reported.
+`make test`, and Lighthouse's mobile scores, LCP, TBT and bytes for the home page and the
+heaviest chapter (scripts/lighthouse.py: median of 3 runs; skipped, saying why, when Lighthouse or
+Chromium is missing). Timings on a shared machine are noisy: each is repeated and the median reported.
 """
 
 from __future__ import annotations
@@ -28,6 +30,69 @@ from conftest import build_book, copy_book  # noqa: E402  (the tests' copy-and-b
 #: A chapter's own work beyond the fixed cost every chapter pays, at most (BOOK_PLAN.md's budget).
 OWN_WORK_SECONDS = 3.0
 REEXECUTED = "re-executed by a module edit"
+LIGHTHOUSE = "lighthouse (mobile, median of runs)"
+#: Lighthouse's CPU benchmark (environment.benchmarkIndex) below which it warns that the machine is
+#: slower than its mobile throttling assumes, so that the performance scores read low.
+SLOW_BENCHMARK_INDEX = 1000
+
+
+def heaviest_chapter(html: Path) -> str:
+    """The chapter page whose HTML, scripts, stylesheets and images weigh most gzipped (a static
+    estimate of a full load, for choosing the page to measure)."""
+    import gzip
+    import re
+
+    def weight(page: Path) -> int:
+        total = len(gzip.compress(page.read_bytes()))
+        for ref in set(re.findall(r'(?:src|href)="([^"#?]+)', page.read_text(encoding="utf-8"))):
+            file = (page.parent / ref).resolve()
+            if file.is_file() and file.suffix in (".js", ".css", ".png", ".svg", ".woff", ".woff2"):
+                data = file.read_bytes()
+                total += len(data) if file.suffix in (".png", ".woff", ".woff2") else len(gzip.compress(data))
+        return total
+
+    pages = sorted((html / "book").glob("*.html"), key=weight)
+    return pages[-1].relative_to(html).as_posix()
+
+
+def lighthouse_scores(html: Path, runs: int = 3) -> dict[str, object]:
+    """Lighthouse (scripts/lighthouse.py) on the home page and the heaviest chapter: for each page
+    the median run's scores, LCP, TBT and bytes, and the CPU benchmark; or {"skipped": why}."""
+    import lighthouse
+
+    chrome = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
+    if not lighthouse.LIGHTHOUSE.exists():
+        return {"skipped": f"{lighthouse.LIGHTHOUSE.relative_to(ROOT)} is missing (run `npm ci`)"}
+    if not Path(chrome).exists():
+        return {"skipped": f"no Chromium at {chrome} (set CHROME_PATH)"}
+    if not (html / "index.html").is_file():
+        return {"skipped": f"no built site in {html}"}
+    server, base = lighthouse.serve(html)
+    pages: dict[str, object] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="mlbook-lighthouse-") as out:
+            for page in ("index.html", heaviest_chapter(html)):
+                found = []
+                for i in range(runs):
+                    report = lighthouse.run_lighthouse(base + page, Path(out) / f"{i}.json", chrome, None)
+                    found.append(
+                        {
+                            **lighthouse.summarise(report),
+                            "benchmark_index": report.get("environment", {}).get("benchmarkIndex"),
+                        }
+                    )
+                median = sorted(found, key=lambda r: r["performance"])[len(found) // 2]
+                pages[page] = {
+                    key: median[key] for key in (*lighthouse.CATEGORIES, "lcp_ms", "tbt_ms", "bytes", "requests")
+                } | {
+                    "performance runs": [r["performance"] for r in found],
+                    "benchmark_index": statistics.median(r["benchmark_index"] or 0 for r in found),
+                }
+    except (OSError, subprocess.SubprocessError, KeyError, ValueError) as error:
+        return {"skipped": f"Lighthouse failed: {error}", **pages}
+    finally:
+        server.shutdown()
+    return pages
 
 
 def build(root: Path, env: dict[str, str] | None = None) -> tuple[float, list[str]]:
@@ -146,6 +211,7 @@ def main() -> int:
     )
     parser.add_argument("--chapters-only", action="store_true", help="measure only the chapters' execution times")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--skip-lighthouse", action="store_true", help="do not run Lighthouse on the built site")
     args = parser.parse_args()
     if args.repeat < 1 or args.chapter_runs < 1:
         parser.error("--repeat and --chapter-runs must be at least 1")
@@ -186,6 +252,8 @@ def main() -> int:
             return report(results, args)
         seconds, executed = build(root)
         results["cold build (make book: chapters in parallel)"] = {"seconds": seconds, "executed": executed}
+        if not args.skip_lighthouse:
+            results[LIGHTHOUSE] = lighthouse_scores(root / "_build" / "html")
 
         runs = [build(root) for _ in range(args.repeat)]
         results["no-change rebuild"] = {
@@ -249,6 +317,7 @@ def report(results: dict[str, object], args: argparse.Namespace) -> int:
             "page weight (bytes)",
             "imports",
             "re-executed by a module edit",
+            LIGHTHOUSE,
         ):
             continue
         executed = ", ".join(value.get("executed", [])) if "executed" in value else f"exit {value['exit status']}"
@@ -276,6 +345,8 @@ def report(results: dict[str, object], args: argparse.Namespace) -> int:
     print(f"\n{'an edit to code/mlbook/...':<{width}} {'chapters':>8}  which")
     for name, chapters in results[REEXECUTED].items():
         print(f"{name:<{width}} {len(chapters):8d}  {', '.join(chapters)}")
+    if LIGHTHOUSE in results:
+        report_lighthouse(results[LIGHTHOUSE])
     weights = ROOT / "_build" / "browser-report" / "page-weight.json"
     if weights.is_file() and not args.skip_tests:
         pages = json.loads(weights.read_text())
@@ -286,6 +357,31 @@ def report(results: dict[str, object], args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def report_lighthouse(pages: dict[str, object]) -> None:
+    print(f"\n{LIGHTHOUSE}")
+    if "skipped" in pages:
+        print(f"  not measured: {pages['skipped']}")
+    rows = {page: row for page, row in pages.items() if page != "skipped"}
+    if not rows:
+        return
+    print(
+        f"{'page':<32} {'perf':>9} {'a11y':>4} {'bp':>4} {'seo':>4} {'LCP s':>6} {'TBT ms':>7} {'KB':>6} "
+        f"{'CPU index':>9}"
+    )
+    for page, row in rows.items():
+        runs = "/".join(str(p) for p in row["performance runs"])
+        print(
+            f"{page:<32} {runs:>9} {row['accessibility']:>4} {row['best-practices']:>4} {row['seo']:>4} "
+            f"{row['lcp_ms'] / 1000:6.1f} {row['tbt_ms']:7.0f} {row['bytes'] / 1024:6.0f} {row['benchmark_index']:9.0f}"
+        )
+    slowest = min(row["benchmark_index"] for row in rows.values())
+    if slowest < SLOW_BENCHMARK_INDEX:
+        print(
+            f"  WARNING: Lighthouse's CPU benchmark is {slowest:.0f} (below {SLOW_BENCHMARK_INDEX}): this machine "
+            "is slower than the phone Lighthouse simulates, so the performance scores read low"
+        )
 
 
 if __name__ == "__main__":

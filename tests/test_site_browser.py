@@ -6,12 +6,15 @@ script and Colab links."""
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import io
 import json
 import os
 import queue
+import re
 import shutil
+import statistics
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,7 @@ import pytest
 import yaml
 
 import notebooks
+import site_fixes
 from conftest import ROOT, _QuietHandler, toc_files
 
 pytestmark = [pytest.mark.browser, pytest.mark.book]
@@ -34,6 +38,13 @@ REPORTS = ROOT / "_build" / "browser-report"
 #: Page weight budget, in bytes of response bodies: the heaviest chapter weighed 4.2 MB before
 #: fontawesome.js and the brand webfont were cut, and about 2.6 MB after (MathJax is 1.1 MB).
 BUDGET = 3_000_000
+#: Issue 12's limits on what a cold load transfers, gzipped as GitHub Pages serves text: the
+#: median page and the heaviest page (index.html, a one-line redirect, is left out).
+MEDIAN_LIMIT, HEAVIEST_LIMIT = 400 * 1024, 600 * 1024
+#: What GitHub Pages compresses (text); images and fonts travel as they are.
+GZIPPED = {".html", ".css", ".js", ".json", ".svg", ".txt", ".xml", ".map", ".ipynb", ".py", ""}
+#: The scripts only the search page uses (the theme put them on every page; site_fixes drops them).
+SEARCH_SCRIPTS = ("searchindex.js", "searchtools.js", "language_data.js")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -173,6 +184,8 @@ class Visit:
     theme_after_switch: str = ""
     header_links: list = field(default_factory=list)
     code_blocks: list = field(default_factory=list)
+    cold_sizes: dict = field(default_factory=dict)  # response bodies of the cold load (lazy images unloaded)
+    icons: list = field(default_factory=list)  # [classes, ::before content, font family, weight] per icon
 
 
 def visit_desktop(browser, site_url, axe_source, path) -> Visit:
@@ -181,7 +194,11 @@ def visit_desktop(browser, site_url, axe_source, path) -> Visit:
     context, page, log = open_page(browser, site_url, path, width=LAPTOP)
     try:
         settle(page)
-        result = Visit(log=log, title=page.title())
+        result = Visit(log=log, title=page.title(), cold_sizes=dict(log.sizes))
+        result.icons = page.evaluate(ICONS_SHOWN)
+        # Figures load lazily (site_fixes): bring them all in to check that each one loads.
+        page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(e => e.loading = 'eager')")
+        page.wait_for_function("[...document.querySelectorAll('article img')].every(e => e.complete)")
         result.images = page.eval_on_selector_all(
             "article img", "els => els.map(e => [e.getAttribute('src'), e.complete && e.naturalWidth > 0, e.alt])"
         )
@@ -212,6 +229,17 @@ def visit_desktop(browser, site_url, axe_source, path) -> Visit:
         return result
     finally:
         context.close()
+
+
+#: Every element that draws a Font Awesome glyph (its ::before or ::after in the icon font), or
+#: carries an fa-* class: its classes, the pseudo-element's content, font family and weight.
+ICONS_SHOWN = """() => [...document.querySelectorAll('*')].flatMap(e => ['::before', '::after'].map(p => {
+    const style = getComputedStyle(e, p);
+    const classes = typeof e.className === 'string' ? e.className : '';
+    const drawn = style.fontFamily.includes('Font Awesome') && !['none', 'normal'].includes(style.content);
+    return drawn || (p === '::before' && /(^|\\s)fa-/.test(classes))
+        ? [classes, style.content, style.fontFamily, style.fontWeight] : null;
+})).filter(x => x)"""
 
 
 def visit_phone(browser, site_url, axe_source, path) -> Visit:
@@ -307,18 +335,125 @@ def test_page_loads_cleanly_passes_axe_and_stays_light(desktop, path):
     assert_real_screenshot(visit.screenshot, LAPTOP)
 
 
-def record_weight(path: str, weight: int, sizes: dict[str, int]) -> None:
-    """Add the page's weight to _build/browser-report/page-weight.json (for the bench and reviews)."""
+def record_weight(path: str, weight: int, sizes: dict[str, int], transferred: dict[str, int] | None = None) -> None:
+    """Add the page's weight to _build/browser-report/page-weight.json (for the bench and reviews):
+    response bodies, and (`transferred`) what a cold load moves gzipped, per URL."""
     report = REPORTS / "page-weight.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(report.read_text()) if report.is_file() else {}
-    heaviest = sorted(sizes.items(), key=lambda item: -item[1])[:5]
-    data[path] = {
-        "bytes": weight,
-        "requests": len(sizes),
-        "heaviest": {urlparse(url).path: size for url, size in heaviest},
-    }
+    entry = data.setdefault(path, {})
+    if transferred is None:
+        heaviest = sorted(sizes.items(), key=lambda item: -item[1])[:5]
+        entry.update(bytes=weight, requests=len(sizes), heaviest={urlparse(url).path: size for url, size in heaviest})
+    else:
+        heaviest = sorted(transferred.items(), key=lambda item: -item[1])[:8]
+        entry.update(
+            cold_gzip_bytes=sum(transferred.values()),
+            cold_requests=len(transferred),
+            cold_heaviest={urlparse(url).path: size for url, size in heaviest},
+        )
     report.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+@functools.cache
+def _gzipped_size(file: Path) -> int:
+    return len(gzip.compress(file.read_bytes(), compresslevel=6, mtime=0))
+
+
+def transferred(sizes: dict[str, int], html: Path) -> dict[str, int]:
+    """Bytes each response of a load takes on the wire from GitHub Pages: text gzipped (level 6,
+    as scripts/lighthouse.py serves it), everything else (images, fonts) as it is."""
+    result = {}
+    for url, size in sizes.items():
+        path = urlparse(url).path.lstrip("/")
+        file = html / path if path else html / "index.html"
+        if file.is_dir():
+            file = file / "index.html"
+        result[url] = _gzipped_size(file) if file.is_file() and file.suffix in GZIPPED else size
+    return result
+
+
+def cold_weights(desktop, html: Path, leave_out: str | None = None) -> dict[str, int]:
+    """Gzipped bytes of each page's cold load (PAGES but the redirect), without URLs holding `leave_out`."""
+    weights = {}
+    for path in PAGES[1:]:
+        sizes = transferred(desktop(path).cold_sizes, html)
+        record_weight(path, 0, {}, sizes)
+        weights[path] = sum(size for url, size in sizes.items() if not (leave_out and leave_out in url.lower()))
+    return weights
+
+
+def assert_within_limits(weights: dict[str, int]) -> None:
+    median, (heaviest, most) = statistics.median(weights.values()), max(weights.items(), key=lambda kv: kv[1])
+    assert median <= MEDIAN_LIMIT, (
+        f"the median page moves {median / 1024:.0f} KB gzipped (limit {MEDIAN_LIMIT // 1024})"
+    )
+    assert most <= HEAVIEST_LIMIT, f"{heaviest} moves {most / 1024:.0f} KB gzipped (limit {HEAVIEST_LIMIT // 1024})"
+
+
+def test_cold_loads_are_within_the_weight_limits_leaving_mathjax_aside(desktop, built_book):
+    """Issue 12's limits on everything a page loads cold but MathJax (see the next test)."""
+    assert_within_limits(cold_weights(desktop, built_book.html, leave_out="mathjax"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MathJax (its script and fonts) alone puts the math chapters over the limits; typesetting the "
+    "math at build time (math_prerender) removes it, and then this passes: remove this mark",
+)
+def test_cold_loads_are_within_the_weight_limits(desktop, built_book):
+    assert_within_limits(cold_weights(desktop, built_book.html))
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_no_page_loads_a_script_it_does_not_use(desktop, path):
+    """The search scripts and index on search.html only; never the icon script."""
+    scripts = [urlparse(url).path for url in desktop(path).cold_sizes if urlparse(url).path.endswith(".js")]
+    search = [s for s in scripts if s.endswith(SEARCH_SCRIPTS)]
+    if path == "search.html":
+        assert len(search) == len(SEARCH_SCRIPTS), scripts
+    else:
+        assert search == [], f"{path} loads the search scripts"
+    assert not [s for s in scripts if "fontawesome" in s], scripts
+
+
+@functools.lru_cache(maxsize=1)
+def _solid_glyphs(html: Path) -> frozenset[int]:
+    from fontTools.ttLib import TTFont
+
+    return frozenset(TTFont(str(html / "_static" / site_fixes.SUBSET_FONT)).getBestCmap())
+
+
+@functools.lru_cache(maxsize=1)
+def _theme_icons() -> frozenset[str]:
+    """Every icon name the theme's Font Awesome knows (the cut stylesheet keeps only ICONS)."""
+    css = site_fixes._theme_css().read_text()
+    return frozenset(name for m in site_fixes._RULE.finditer(css) for name in site_fixes._icon_names(m[1]))
+
+
+@pytest.mark.parametrize("path", PAGES[1:])
+def test_every_icon_on_a_page_has_its_rule_and_its_glyph(desktop, built_book, path):
+    """Icons in the page and those the theme's scripts add (the theme button's sun and moon), and
+    the admonition and toctree icons drawn by CSS: each keeps its rule in the cut stylesheet, and
+    the solid glyphs are in the cut font."""
+    icons = desktop(path).icons
+    glyphs = _solid_glyphs(built_book.html)
+    names = _theme_icons()
+    assert any("fa-magnifying-glass" in classes for classes, *_ in icons), "the search icon should be seen"
+    for classes, content, family, weight in icons:
+        for name in {c[3:] for c in classes.split() if c.startswith("fa-")} & names:
+            assert content not in ("none", "normal"), f"fa-{name} on {path} lost its CSS rule"
+        if "Font Awesome 6 Free" in family and weight == "900":
+            missing = [hex(ord(c)) for c in content if 0xE000 <= ord(c) <= 0xF8FF and ord(c) not in glyphs]
+            assert not missing, f"{classes!r} on {path} draws {missing}, not in {site_fixes.SUBSET_FONT.name}"
+
+
+def test_figures_load_lazily_and_the_logo_at_once(built_book):
+    chapter = (built_book.html / "book" / "linear_regression.html").read_text()
+    images = re.findall(r"<img [^>]*>", chapter)
+    figures = [tag for tag in images if "_images/" in tag]
+    assert figures and all('loading="lazy"' in tag and 'decoding="async"' in tag for tag in figures)
+    assert all("loading=" not in tag for tag in images if "logo" in tag)
 
 
 @pytest.mark.parametrize("path", [p for p in PAGES if "tensors" in p or "linear_regression" in p])
@@ -352,6 +487,25 @@ def test_search_finds_a_word_from_a_chapter(browser, site_url, word, expected):
         page.wait_for_selector("#search-results ul.search li", timeout=15000)
         links = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.href)")
         assert any(expected in link for link in links), links
+        assert log.errors == [] and log.foreign == []
+    finally:
+        context.close()
+
+
+def test_ctrl_k_on_a_chapter_searches_on_the_search_page(browser, site_url):
+    """Chapters no longer load the search index: the Ctrl+K field submits to search.html, which does."""
+    context, page, log = open_page(browser, site_url, "book/linear_regression.html")
+    try:
+        page.keyboard.press("Control+K")
+        field = page.locator("#pst-search-dialog input[name=q]")
+        field.wait_for(state="visible", timeout=5000)
+        field.fill("broadcasting")
+        with page.expect_navigation():
+            field.press("Enter")
+        assert "search.html?q=broadcasting" in page.url
+        page.wait_for_selector("#search-results ul.search li", timeout=15000)
+        links = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.href)")
+        assert any("tensors" in link for link in links), links
         assert log.errors == [] and log.foreign == []
     finally:
         context.close()

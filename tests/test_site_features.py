@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import torch
@@ -82,7 +83,8 @@ def test_page_fixes_are_idempotent_and_leave_other_markup_alone():
 def test_a_fix_that_no_page_got_is_reported():
     """When the theme's markup changes, the rewrite finds nothing to fix: the build must say so."""
     theme_page = '<div id="pst-primary-sidebar" class="bd-sidebar-primary bd-sidebar"><i class="fab fa-github"></i>'
-    fixed = site_fixes.fix_page(theme_page, '<svg class="mlbook-icon"></svg>')
+    theme_page += '<script src="_static/documentation_options.js?v=1"></script><img alt="a" src="_images/a.png">'
+    fixed = site_fixes.fix_page(theme_page, '<svg class="mlbook-icon"></svg>', "const DOCUMENTATION_OPTIONS = {};")
     assert site_fixes.missing_fixes([fixed]) == ["the search shortcut hidden from assistive technology"]
     assert len(site_fixes.missing_fixes(["<p>a new theme</p>"])) == len(site_fixes.FIXED_MARKS)
 
@@ -92,6 +94,63 @@ def test_every_page_fix_applied_somewhere_in_the_real_build(built_book):
     pages = [p.read_text() for p in built_book.html.rglob("*.html") if "_static" not in p.parts]
     assert site_fixes.missing_fixes(pages) == []
     assert "site_fixes: no page got" not in built_book.log
+
+
+THEME_HEAD = (
+    '<script src="../_static/documentation_options.js?v=9eb32ce0"></script>\n'
+    '<script src="../_static/doctools.js?v=9a2dae69"></script>\n'
+    '<script data-sd-tabs-storage-prefix="x-" src="../_static/design-tabs.js?v=f"></script>\n'
+    '<script async="async" src="../_static/sphinx-thebe.js?v=c"></script>\n'
+    '<script defer="defer" src="../_static/mathjax/tex-chtml.js"></script>\n'
+    "<script>DOCUMENTATION_OPTIONS.pagename = 'book/x';</script>\n"
+    '<script src="../_static/searchtools.js"></script>\n'
+    '<script src="../_static/language_data.js"></script>\n'
+    '<script src="../searchindex.js"></script>\n'
+    '<img src="../_static/logo.svg" class="logo__image only-light" alt="Home">\n'
+    '<img alt="A figure" src="../_images/abc.png">\n'
+)
+
+
+def test_search_scripts_leave_every_page_but_search_and_the_rest_are_deferred():
+    options = "const DOCUMENTATION_OPTIONS = {VERSION: ''};"
+    page = site_fixes.fix_page(THEME_HEAD, None, options)
+    assert page == site_fixes.fix_page(page, None, options)
+    assert "searchindex" not in page and "searchtools" not in page and "language_data" not in page
+    assert page.index("DOCUMENTATION_OPTIONS = {") < page.index("DOCUMENTATION_OPTIONS.pagename")
+    assert "documentation_options.js" not in page
+    assert '<script defer src="../_static/doctools.js' in page
+    assert '<script defer data-sd-tabs-storage-prefix="x-" src="../_static/design-tabs.js' in page
+    assert '<script defer="defer" src="../_static/mathjax/tex-chtml.js"></script>' in page  # as MathJax wrote it
+    assert '<img loading="lazy" decoding="async" alt="A figure" src="../_images/abc.png">' in page
+    assert '<img src="../_static/logo.svg"' in page
+    assert site_fixes.leftover_scripts("book/x.html", page) == []
+    search = site_fixes.fix_page(THEME_HEAD, None, options, search_page=True)
+    assert '<script defer src="../searchindex.js"></script>' in search
+    assert site_fixes.leftover_scripts("search.html", search) == []
+    assert len(site_fixes.leftover_scripts("book/x.html", search)) == 3
+    assert site_fixes.leftover_scripts("book/x.html", THEME_HEAD)  # unfixed: blocking and search scripts
+
+
+def test_icon_css_keeps_only_the_icons_used_and_the_font_their_glyphs(tmp_path):
+    import pydata_sphinx_theme
+    from fontTools.ttLib import TTFont
+
+    theme = Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme" / "static"
+    for name in (site_fixes.THEME_CSS, site_fixes.SOLID_FONT):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(theme / name, tmp_path / name)
+    page = '<i class="fa-solid fa-rocket"></i>'
+    assert site_fixes.slim_icon_css(tmp_path, [page]) == []
+    css = (tmp_path / site_fixes.THEME_CSS).read_text()
+    assert site_fixes.slim_icon_css(tmp_path, [page]) == [] and (tmp_path / site_fixes.THEME_CSS).read_text() == css
+    assert '.fa-rocket:before{content:"\\f135"}' in css and ".fa-fill-drip:before" not in css
+    assert "fa-solid-900.woff2" not in css and 'fa-solid-900.subset.woff) format("woff")' in css
+    glyphs = set(TTFont(str(tmp_path / site_fixes.SUBSET_FONT)).getBestCmap())
+    assert {0xF135, 0xF002, 0xF0EB, 0xF05A, 0xF071} <= glyphs  # rocket, search; tip, note, warning admonitions
+    assert len(glyphs) < 60
+    assert site_fixes.slim_icon_css(tmp_path, ['<i class="fa-solid fa-fill-drip"></i>']) == [
+        "a page uses the icon fa-fill-drip, whose rule is dropped"
+    ]
 
 
 @pytest.mark.book

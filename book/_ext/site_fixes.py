@@ -18,6 +18,19 @@
     myst-nb's show/hide toggles were all named "Toggle hidden content" and now take their name
     from what they say ("Show code cell source"); the primary sidebar (logo, search, chapter
     list) is not inside any landmark (region), so it becomes one.
+  * Speed (issue 12, Lighthouse on a phone): the theme puts Sphinx's search scripts and the
+    search index on every page for search-as-you-type, which is off here (the Ctrl+K field just
+    submits to search.html): they are dropped from every page but search.html. The other
+    external scripts are deferred (MathJax is left as its extension writes it), and the one
+    they all read first, documentation_options.js, is written into the page instead.
+    Figures (_images/) load lazily and decode off the main thread; the logo does not.
+- The theme's stylesheet (`slim_icon_css`) carries all of Font Awesome: about 1,800
+  `.fa-<name>:before{content:...}` rules, most of the 64 KB it costs gzipped, and an icon font
+  of 150 KB that blocks text (font-display:block). Only the icons of `ICONS` keep their rules,
+  and the solid font is cut down (fontTools) to the glyphs the remaining CSS can draw (those
+  rules, plus the theme's admonition, toctree and link icons), written as WOFF (WOFF2 needs
+  brotli) and named in the @font-face rule. A page that uses an icon outside `ICONS` makes the
+  build warn.
 
 Rewriting finished HTML depends on the theme's exact markup, so the rewrite is loud: when no page
 of the site ends up with one of the fixes in `FIXED_MARKS` (the theme changed what it writes),
@@ -103,9 +116,39 @@ def github_svg(static: Path) -> str | None:
     )
 
 
-def fix_page(text: str, github: str | None) -> str:
-    """A written HTML page with the fixes described at the top of this module applied."""
+#: The search scripts the theme adds to every page (pydata-sphinx-theme's layout.html, extrahead).
+_SEARCH_SCRIPTS = re.compile(
+    r'[ \t]*<script src="[^"]*(?:_static/searchtools\.js|_static/language_data\.js|searchindex\.js)"></script>\n?'
+)
+_SEARCH_SCRIPT_URLS = ("searchtools.js", "language_data.js", "searchindex.js")
+_SCRIPT_TAG = re.compile(r'<script\b([^>]*)\bsrc="([^"]+)"([^>]*)></script>')
+_DOCUMENTATION_OPTIONS = "documentation_options.js"
+_INLINE_OPTIONS = '<script data-mlbook="documentation_options">'
+_IMAGE = re.compile(r'<img (?![^>]*\bloading=)([^>]*\bsrc="[^"]*_images/[^"]*"[^>]*)>')
+_LAZY = 'loading="lazy" decoding="async"'
+
+
+def _defer(match: re.Match, options: str | None) -> str:
+    before, src, after = match.groups()
+    attributes = before + after
+    if _DOCUMENTATION_OPTIONS in src:
+        # The inline scripts after it set DOCUMENTATION_OPTIONS.pagename and the like at once.
+        return f"{_INLINE_OPTIONS}\n{options.strip()}\n</script>" if options else match.group(0)
+    if "mathjax" in src.lower() or re.search(r"\b(?:defer|async)\b", attributes):
+        return match.group(0)
+    return f'<script defer{before}src="{src}"{after}></script>'
+
+
+def fix_page(text: str, github: str | None, options: str | None = None, search_page: bool = False) -> str:
+    """A written HTML page with the fixes described at the top of this module applied.
+
+    `options` is the text of _static/documentation_options.js; `search_page` says whether this
+    is search.html (which keeps the search scripts)."""
     text = _FONTAWESOME_JS.sub("", text)
+    if not search_page:
+        text = _SEARCH_SCRIPTS.sub("", text)
+    text = _SCRIPT_TAG.sub(lambda match: _defer(match, options), text)
+    text = _IMAGE.sub(rf"<img {_LAZY} \1>", text)
     text = text.replace(_SEARCH_SHORTCUT, _SEARCH_SHORTCUT_HIDDEN)
     text = _SEARCH_LABEL.sub(r"\1", text)
     text = text.replace(_TOGGLE_LABEL, "<summary>")
@@ -120,12 +163,30 @@ FIXED_MARKS = {
     "the search shortcut hidden from assistive technology": _SEARCH_SHORTCUT_HIDDEN,
     "the primary sidebar as a landmark": _SIDEBAR_LANDMARK,
     "the GitHub icon as an inline SVG": '<svg class="mlbook-icon"',
+    "documentation_options.js written into the page": _INLINE_OPTIONS,
+    "figures that load lazily": f"<img {_LAZY} ",
 }
 
 
-def missing_fixes(pages: list[str]) -> list[str]:
-    """The fixes of FIXED_MARKS that no page shows (each a sign that the theme's markup changed)."""
-    return [fix for fix, mark in FIXED_MARKS.items() if not any(mark in page for page in pages)]
+def leftover_scripts(name: str, page: str) -> list[str]:
+    """Scripts a fixed page still loads that it should not: the search scripts outside
+    search.html, and external scripts (not MathJax's) that block rendering."""
+    found = []
+    for before, src, after in _SCRIPT_TAG.findall(page):
+        if name != "search.html" and src.split("?")[0].endswith(_SEARCH_SCRIPT_URLS):
+            found.append(f"{src} (search scripts belong on search.html only)")
+        elif "mathjax" not in src.lower() and not re.search(r"\b(?:defer|async)\b", before + after):
+            found.append(f"{src} (blocks rendering)")
+    return found
+
+
+def missing_fixes(pages: list[str], names: list[str] | None = None) -> list[str]:
+    """The fixes of FIXED_MARKS that no page shows (each a sign that the theme's markup changed),
+    and each page (named in `names`) that still loads a script it should not."""
+    missing = [fix for fix, mark in FIXED_MARKS.items() if not any(mark in page for page in pages)]
+    for name, page in zip(names or [], pages, strict=False):
+        missing += [f"{name}: {script}" for script in leftover_scripts(name, page)]
+    return missing
 
 
 def _fix_pages(app, exception) -> None:
@@ -133,17 +194,109 @@ def _fix_pages(app, exception) -> None:
         return
     outdir = Path(app.outdir)
     github = github_svg(outdir / "_static")
-    fixed_pages = []
+    options_file = outdir / "_static" / _DOCUMENTATION_OPTIONS
+    options = options_file.read_text(encoding="utf-8") if options_file.is_file() else None
+    fixed_pages, names = [], []
     for page in outdir.rglob("*.html"):
         if "_static" in page.parts:
             continue
+        name = page.relative_to(outdir).as_posix()
         text = page.read_text(encoding="utf-8")
-        fixed = fix_page(text, github)
+        fixed = fix_page(text, github, options, search_page=name == "search.html")
         if fixed != text:
             page.write_text(fixed, encoding="utf-8")
         fixed_pages.append(fixed)
-    for fix in missing_fixes(fixed_pages):
+        names.append(name)
+    for fix in missing_fixes(fixed_pages, names):
         logger.warning(f"site_fixes: no page got {fix}: the theme's markup has changed; update book/_ext/site_fixes.py")
+    for problem in slim_icon_css(outdir / "_static", fixed_pages):
+        logger.warning(f"site_fixes: {problem}; update ICONS in book/_ext/site_fixes.py")
+
+
+#: The Font Awesome icons the site shows (in the pages' markup, or added by the theme's
+#: scripts: the theme button's sun, moon and circle-half-stroke). Every other icon's CSS rule
+#: is dropped and its glyph cut from the font; the build warns when a page uses another one.
+ICONS = frozenset(
+    "magnifying-glass bars list rocket sun moon lightbulb expand circle-half-stroke arrow-up "
+    "pencil-alt file-pdf file download outdent angle-left angle-right file-code code".split()
+)
+THEME_CSS = Path("styles") / "pydata-sphinx-theme.css"
+SOLID_FONT = Path("vendor") / "fontawesome" / "webfonts" / "fa-solid-900.ttf"
+#: The cut-down solid font the stylesheet names instead of fa-solid-900.woff2.
+SUBSET_FONT = SOLID_FONT.with_name("fa-solid-900.subset.woff")
+_RULE = re.compile(r'((?:\.fa-[\w-]+:(?:before|after),?)+)\{content:"\\([0-9a-f]+)"\}')
+_SOLID_FACE = re.compile(r"(@font-face\{[^}]*font-weight:900;src:)[^}]*\}")
+_ESCAPED = re.compile(r"\\([0-9a-fA-F]{4,6})")
+_CLASSES = re.compile(r'class="([^"]*)"')
+
+
+def _icon_names(selectors: str) -> set[str]:
+    return set(re.findall(r"\.fa-([\w-]+):", selectors))
+
+
+def font_codepoints(css: str) -> set[int]:
+    """The Font Awesome code points (Unicode private use area) a stylesheet can draw: as CSS
+    escapes (content:"\\f002") or as the characters themselves (--pst-icon-bell:"...")."""
+    found = {int(code, 16) for code in _ESCAPED.findall(css)}
+    found |= {ord(char) for char in css}
+    return {code for code in found if 0xE000 <= code <= 0xF8FF}
+
+
+def _theme_css() -> Path:
+    import pydata_sphinx_theme
+
+    return Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme" / "static" / THEME_CSS
+
+
+def slim_icon_css(static: Path, pages: list[str]) -> list[str]:
+    """Drop the icon rules outside ICONS and cut the solid font down (idempotent); the problems."""
+    css_file = static / THEME_CSS
+    if not css_file.is_file():
+        return [f"{THEME_CSS} is missing"]
+    css = css_file.read_text(encoding="utf-8")
+    every_icon = set()  # from the theme's own copy: this build's may already be cut down
+    for match in _RULE.finditer(_theme_css().read_text(encoding="utf-8")):
+        every_icon |= _icon_names(match.group(1))
+    problems = [f"the theme's Font Awesome has no icon {name!r}" for name in sorted(ICONS - every_icon)]
+    used = set()
+    for page in pages:
+        for classes in _CLASSES.findall(page):
+            used |= {word[3:] for word in classes.split() if word.startswith("fa-")}
+    problems += [
+        f"a page uses the icon fa-{name}, whose rule is dropped" for name in sorted((used & every_icon) - ICONS)
+    ]
+    slim = _RULE.sub(lambda m: m.group(0) if _icon_names(m.group(1)) & ICONS else "", css)
+    if SOLID_FONT.name in slim or SUBSET_FONT.name in slim:
+        font = static / SOLID_FONT
+        if not (static / SUBSET_FONT).is_file() or SOLID_FONT.name in slim:
+            if not font.is_file():
+                return [*problems, f"{SOLID_FONT} is missing"]
+            codepoints = set()
+            for other in static.rglob("*.css"):  # the stylesheets the pages link (no vendor copies)
+                if "vendor" in other.parts or "mathjax" in other.parts:
+                    continue
+                codepoints |= font_codepoints(slim if other == css_file else other.read_text(encoding="utf-8"))
+            subset_font(font, static / SUBSET_FONT, codepoints)
+        slim = _SOLID_FACE.sub(rf'\1url(../{SUBSET_FONT.as_posix()}) format("woff")}}', slim, count=1)
+    if SUBSET_FONT.name not in slim:
+        problems.append("the solid icon font's @font-face rule was not found")
+    if slim != css:
+        css_file.write_text(slim, encoding="utf-8")
+    return problems
+
+
+def subset_font(source: Path, target: Path, codepoints: set[int]) -> None:
+    """Write `source` cut down to the glyphs of `codepoints`, as WOFF."""
+    from fontTools import subset
+
+    options = subset.Options()
+    options.flavor = "woff"
+    options.layout_features = ["*"]
+    font = subset.load_font(str(source), options)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=sorted(codepoints))
+    subsetter.subset(font)
+    subset.save_font(font, str(target), options)
 
 
 def _on_config_inited(app, config) -> None:
