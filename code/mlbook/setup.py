@@ -37,7 +37,6 @@ LEARNER_PACKAGES = (
 CONTRIBUTOR_PACKAGES = (
     "jupyter-book",
     "myst-nb",
-    "sphinx-mathjax-offline",
     "jupytext",
     "ipykernel",
     "sphinx-notfound-page",
