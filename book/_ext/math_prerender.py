@@ -113,6 +113,10 @@ def replace_formulas(text: str, formulas: list[Formula], rendered: list[str], cs
         raise ValueError(f"expected {len(formulas)} renderings, got {len(rendered)}")
     parts, position = [], 0
     for formula, markup in zip(formulas, rendered, strict=True):
+        if 'display="true"' in markup.split(">", 1)[0] and "tabindex=" not in markup.split(">", 1)[0]:
+            # A wide display equation scrolls sideways on a phone: a scrollable region must be
+            # reachable by keyboard (axe's scrollable-region-focusable), as MathJax's own was.
+            markup = markup.replace("<mjx-container", '<mjx-container tabindex="0"', 1)
         parts += [text[position : formula.start], markup]
         position = formula.end
     parts.append(text[position:])
