@@ -23,7 +23,6 @@ from mlbook.evaluation import (
     paired_difference,
     pure_noise,
     r2,
-    repeated_split_scores,
     rmse,
     select_top_correlated,
     with_columns,
@@ -157,24 +156,20 @@ def test_with_standardizing_learns_the_scaler_from_the_training_rows_only():
     torch.testing.assert_close(model(X_new[:5]), model(X_new)[:5])
 
 
-def test_repeated_split_scores_match_scikit_learn_split_by_split():
+def test_batched_split_scores_match_scikit_learn_split_by_split():
+    """The chapter's batched re-splits give the numbers of one scikit-learn fit per split."""
     X, y, *_ = load_diabetes_split()
-    training, validation = repeated_split_scores(fit_least_squares, X, y, repeats=4, seed=7)
+    training, validation = least_squares_split_scores(X, y, seeds=range(7, 11))
     for i in range(4):
         train, val = (t.numpy() for t in train_test_indices(X.shape[0], 0.25, seed=7 + i))
         sk = LinearRegression().fit(X.numpy()[train], y.numpy()[train])
-        assert training[i] == pytest.approx(mean_squared_error(y.numpy()[train], sk.predict(X.numpy()[train])) ** 0.5)
-        assert validation[i] == pytest.approx(mean_squared_error(y.numpy()[val], sk.predict(X.numpy()[val])) ** 0.5)
-    assert len(set(validation)) == 4  # the splits differ
-
-
-def test_batched_split_scores_match_the_loop_split_by_split():
-    """The chapter's batched re-splits give the numbers of one fit per split."""
-    X, y, *_ = load_diabetes_split()
-    training, validation = repeated_split_scores(fit_least_squares, X, y, repeats=30, seed=2)
-    batched_training, batched_validation = least_squares_split_scores(X, y, seeds=range(2, 32))
-    assert batched_training.tolist() == pytest.approx(training, rel=1e-10)
-    assert batched_validation.tolist() == pytest.approx(validation, rel=1e-10)
+        assert training[i].item() == pytest.approx(
+            mean_squared_error(y.numpy()[train], sk.predict(X.numpy()[train])) ** 0.5, rel=1e-10
+        )
+        assert validation[i].item() == pytest.approx(
+            mean_squared_error(y.numpy()[val], sk.predict(X.numpy()[val])) ** 0.5, rel=1e-10
+        )
+    assert len(set(validation.tolist())) == 4  # the splits differ
 
 
 def test_main_scores_only_the_model_chosen_by_cross_validation(capsys, tmp_path):
@@ -233,7 +228,6 @@ def test_top_correlated_finds_a_planted_column():
         (lambda: paired_difference([1.0, 2.0], [1.0]), "equally long"),
         (lambda: paired_difference([1.0], [1.0]), "at least 2"),
         (lambda: least_squares_split_scores(torch.zeros(4, 1), torch.zeros(4), seeds=[]), "at least one seed"),
-        (lambda: repeated_split_scores(fit_least_squares, torch.zeros(4, 1), torch.zeros(4), repeats=0), "repeats"),
     ],
 )
 def test_bad_input_raises_clear_errors(action, message):

@@ -123,32 +123,6 @@ def with_standardizing(fit: Fit) -> Fit:
     return fit_scaled
 
 
-def repeated_split_scores(
-    fit: Fit,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    repeats: int = 200,
-    test_fraction: float = 0.25,
-    seed: int = 0,
-    score: Callable[[torch.Tensor, torch.Tensor], float] = rmse,
-) -> tuple[list[float], list[float]]:
-    """Training and validation scores of `fit` over `repeats` random splits.
-
-    Split number i uses seed + i, so the splits differ and the lists are reproducible.
-    """
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(
-            f"repeats must be a whole number of at least 1, got {repeats!r}"
-        )
-    training, validation = [], []
-    for i in range(repeats):
-        train, val = train_test_indices(X.shape[0], test_fraction, seed=seed + i)
-        model = fit(X[train], y[train])
-        training.append(score(y[train], model(X[train])))
-        validation.append(score(y[val], model(X[val])))
-    return training, validation
-
-
 def least_squares_split_scores(
     X: torch.Tensor,
     y: torch.Tensor,
@@ -157,10 +131,10 @@ def least_squares_split_scores(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Training and validation RMSE of least squares, one random split per seed.
 
-    The same numbers as `repeated_split_scores(fit_least_squares, ...)` with split i
-    made from seeds[i], but every split's training set has the same size, so their
-    design matrices stack into one (splits, rows, n + 1) tensor and a single batched
-    `torch.linalg.lstsq` call fits them all.
+    Split i is `train_test_indices(m, test_fraction, seed=seeds[i])`. Every split's
+    training set has the same size, so their design matrices stack into one
+    (splits, rows, n + 1) tensor and a single batched `torch.linalg.lstsq` call fits
+    them all.
     """
     seeds = list(seeds)
     if not seeds:
