@@ -65,7 +65,10 @@ def naive_bce(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def softplus(z: torch.Tensor) -> torch.Tensor:
     """log(1 + exp(z)) without overflow: max(z, 0) + log(1 + exp(-|z|))."""
-    return z.clamp(min=0) + torch.log1p(torch.exp(-z.abs()))
+    # logaddexp(0, z) = log(e^0 + e^z) takes the larger term out first, as the formula
+    # does; written with max and |z|, autograd would get the slope at z = 0 wrong (0,
+    # not 1/2), at the very start of training, where every logit is 0.
+    return torch.logaddexp(torch.zeros_like(z), z)
 
 
 def bce_with_logits(
