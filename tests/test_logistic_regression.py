@@ -79,9 +79,7 @@ def test_the_gradient_test_can_fail(penguins):
 def test_stable_loss_matches_torch_at_ordinary_logits(pos_weight):
     z = torch.randn(50, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     y = (torch.arange(50) % 3 == 0).double()
-    expected = F.binary_cross_entropy_with_logits(
-        z, y, pos_weight=torch.tensor(pos_weight, dtype=torch.float64)
-    )
+    expected = F.binary_cross_entropy_with_logits(z, y, pos_weight=torch.tensor(pos_weight, dtype=torch.float64))
     assert_close(bce_with_logits(z, y, pos_weight), expected)
     assert_close(naive_bce(z, y), F.binary_cross_entropy_with_logits(z, y))
     assert_close(softplus(z), F.softplus(z))
@@ -106,9 +104,7 @@ def test_stable_loss_is_finite_and_correct_where_the_naive_one_fails(big):
     assert not torch.isfinite(naive_bce(z, y))
     # the right side: the naive form multiplies 0 by log 0 and gives nan
     assert torch.isnan(naive_bce(torch.tensor([-1e3]), torch.tensor([0.0])))
-    assert_close(
-        bce_with_logits(torch.tensor([-1e3]), torch.tensor([0.0])), torch.tensor(0.0)
-    )
+    assert_close(bce_with_logits(torch.tensor([-1e3]), torch.tensor([0.0])), torch.tensor(0.0))
 
 
 def test_the_three_fits_reach_the_same_weights(penguins):
@@ -138,13 +134,9 @@ def test_fit_matches_scikit_learn_with_C_mapped(penguins, lam):
 def test_separable_weights_grow_without_a_penalty_and_not_with_one():
     X, y = load_two_species("Gentoo")
     X = Standardizer().fit_transform(X)
-    norms = [
-        fit_by_hand(X, y, FitConfig(steps=s)).__getitem__(0).norm() for s in (100, 1000)
-    ]
+    norms = [fit_by_hand(X, y, FitConfig(steps=s)).__getitem__(0).norm() for s in (100, 1000)]
     assert norms[1] > 1.5 * norms[0]
-    ridge = [
-        fit_by_hand(X, y, FitConfig(steps=s, lam=0.01))[0].norm() for s in (1000, 2000)
-    ]
+    ridge = [fit_by_hand(X, y, FitConfig(steps=s, lam=0.01))[0].norm() for s in (1000, 2000)]
     assert abs(ridge[1] - ridge[0]) < 1e-6
 
 
@@ -152,9 +144,7 @@ def test_separable_weights_grow_without_a_penalty_and_not_with_one():
 def scored():
     gen = torch.Generator().manual_seed(3)
     y = (torch.rand(200, generator=gen) < 0.3).double()
-    p = torch.sigmoid(
-        2 * (y - 0.5) * 1.5 + torch.randn(200, generator=gen, dtype=torch.float64)
-    )
+    p = torch.sigmoid(2 * (y - 0.5) * 1.5 + torch.randn(200, generator=gen, dtype=torch.float64))
     p = (p * 20).round() / 20  # ties, as real scores have
     return y, p
 
@@ -173,9 +163,7 @@ def test_scores_match_sklearn_metrics(scored, threshold):
 def test_roc_curve_and_auc_match_sklearn(scored):
     y, p = scored
     fpr, tpr, thresholds = roc_curve(y, p)
-    sk_fpr, sk_tpr, sk_thresholds = sk_roc_curve(
-        y.numpy(), p.numpy(), drop_intermediate=False
-    )
+    sk_fpr, sk_tpr, sk_thresholds = sk_roc_curve(y.numpy(), p.numpy(), drop_intermediate=False)
     assert_close(fpr.double(), torch.from_numpy(sk_fpr))
     assert_close(tpr.double(), torch.from_numpy(sk_tpr))
     assert_close(thresholds[1:], torch.from_numpy(sk_thresholds[1:]))
@@ -197,9 +185,7 @@ def test_class_weight_matches_scikit_learn(penguins):
     X, y = penguins
     m, lam, weight = X.shape[0], 0.05, 2.0
     w, b = fit_by_hand(X, y, FitConfig(steps=4000, lam=lam, pos_weight=weight))
-    model = LogisticRegression(
-        C=1 / (m * lam), class_weight={0: 1, 1: weight}, tol=1e-12
-    )
+    model = LogisticRegression(C=1 / (m * lam), class_weight={0: 1, 1: weight}, tol=1e-12)
     model.fit(X, y)
     assert_close(w, torch.from_numpy(model.coef_[0]), atol=1e-6, rtol=1e-6)
 
