@@ -219,8 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(confusion_matrix(y_val, y_hat, 10))
     fig = plotting.new_figure((8.0, 3.4))
     for k, ax in enumerate(fig.subplots(2, 5).flat):
-        w = fit.W[:, k].cpu().reshape(8, 8)
-        limit = w.abs().max().item()
+        w = fit.W[:, k].cpu().reshape(8, 8).numpy()
+        limit = abs(w).max()
         ax.imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit)
         ax.set(title=f"digit {k}", xticks=[], yticks=[])
     for path in cli.save_figures({"weights": fig}, args.out):
