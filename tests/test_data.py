@@ -130,3 +130,33 @@ def test_species_loader_drops_the_rows_the_numeric_reader_drops(tmp_path):
     path = write(tmp_path, "species,x,y\nGentoo,1,2\nAdelie,NA,3\n\nChinstrap,5,6\n")
     data, species = load_penguins_by_species(("x", "y"), path)
     assert data["x"].tolist() == [1.0, 5.0] and species.tolist() == [2, 1]
+
+
+def test_digits_split_matches_scikit_learn_and_covers_every_image_once():
+    from sklearn.datasets import load_digits
+
+    from mlbook.data import load_digits_split
+
+    split = load_digits_split(seed=3)
+    assert [len(split[k][1]) for k in ("train", "validation", "test")] == [1079, 359, 359]
+    X = torch.cat([split[k][0] for k in split])
+    y = torch.cat([split[k][1] for k in split])
+    assert X.shape == (1797, 64) and X.dtype == torch.float32 and y.dtype == torch.int64
+    reference = load_digits()
+    expected_X = torch.from_numpy(reference.data).float()
+    expected_y = torch.from_numpy(reference.target).long()
+    # the same images with the same labels, each exactly once, in a seeded order
+    ours = sorted(zip(map(tuple, X.tolist()), y.tolist(), strict=True))
+    theirs = sorted(zip(map(tuple, expected_X.tolist()), expected_y.tolist(), strict=True))
+    assert ours == theirs
+    again = load_digits_split(seed=3)
+    assert all(torch.equal(split[k][0], again[k][0]) for k in split)
+    assert not torch.equal(split["test"][1], load_digits_split(seed=4)["test"][1])
+
+
+@pytest.mark.parametrize("fractions", [(0.0, 0.2), (0.5, 0.5), (0.2, -0.1)])
+def test_digits_split_rejects_bad_fractions(fractions):
+    from mlbook.data import load_digits_split
+
+    with pytest.raises(ValueError, match="fractions must be two shares"):
+        load_digits_split(fractions=fractions)

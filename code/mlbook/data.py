@@ -223,3 +223,44 @@ def load_penguins_by_species(
             )
         codes.append(PENGUIN_SPECIES.index(species))
     return data, torch.tensor(codes, dtype=torch.int64)
+
+
+def load_digits_split(
+    seed: int = 0, fractions: tuple[float, float] = (0.2, 0.2)
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """scikit-learn's 8x8 handwritten digits, split into train, validation and test.
+
+    1,797 images (Alpaydin and Kaynak, 1998), each 64 pixel values from 0 to 16 read
+    row by row, with its digit 0 to 9; read from the file inside scikit-learn without
+    importing it. `fractions` are the validation and test shares; the split is a
+    seeded random permutation. Returns {"train": (X, y), "validation": ..., "test": ...}
+    with X (rows, 64) in float32 and y (rows,) in int64.
+    """
+    validation, test = fractions
+    if not (0 < validation and 0 < test and validation + test < 1):
+        raise ValueError(
+            "fractions must be two shares above 0 with a sum below 1, "
+            f"got {fractions!r}"
+        )
+    spec = util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(
+            "scikit-learn is not installed: pip install scikit-learn"
+        )
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    table = numpy.loadtxt(path, delimiter=",")  # (1797, 65): pixels, then the digit
+    if table.shape != (1797, 65):
+        raise ValueError(f"unexpected digits file {path}: shape {table.shape}")
+    X = torch.from_numpy(table[:, :64]).float()
+    y = torch.from_numpy(table[:, 64]).long()
+    if X.min() < 0 or X.max() > 16 or not set(y.unique().tolist()) == set(range(10)):
+        raise ValueError(f"unexpected values in the digits file {path}")
+    m = X.shape[0]
+    n_validation, n_test = round(m * validation), round(m * test)
+    order = torch.randperm(m, generator=torch.Generator().manual_seed(seed))
+    parts = {
+        "test": order[:n_test],
+        "validation": order[n_test : n_test + n_validation],
+        "train": order[n_test + n_validation :],
+    }
+    return {name: (X[rows], y[rows]) for name, rows in parts.items()}
