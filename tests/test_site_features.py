@@ -121,7 +121,9 @@ def test_search_scripts_leave_every_page_but_search_and_the_rest_are_deferred():
     assert page.index("DOCUMENTATION_OPTIONS = {") < page.index("DOCUMENTATION_OPTIONS.pagename")
     assert "documentation_options.js" not in page
     assert '<script defer src="../_static/doctools.js' in page
-    assert '<script defer data-sd-tabs-storage-prefix="x-" src="../_static/design-tabs.js' in page
+    assert "design-tabs.js" not in page  # no sphinx-design component on the page
+    tabs = site_fixes.fix_page(THEME_HEAD + '<div class="sd-tab-set"></div>', None, options)
+    assert '<script defer data-sd-tabs-storage-prefix="x-" src="../_static/design-tabs.js' in tabs
     assert '<script defer="defer" src="../_static/mathjax/tex-chtml.js"></script>' in page  # as MathJax wrote it
     assert '<img loading="lazy" decoding="async" alt="A figure" src="../_images/abc.png">' in page
     assert '<img src="../_static/logo.svg"' in page
@@ -226,3 +228,56 @@ def test_every_listing_of_package_code_says_where_it_comes_from(built_book, doc)
     page = (built_book.html / f"{doc}.html").read_text()
     captions = re.findall(r'<span class="caption-text">From code/mlbook/(\w+)\.py', page)
     assert len(captions) == listings, f"{doc}: {listings} package listings, {len(captions)} captioned"
+
+
+def test_home_page_is_the_root_page_with_its_addresses_rewritten_for_the_top_folder():
+    """index.html is book/intro.html itself (no redirect): every relative address leads to the
+    same file from the site's top folder; absolute ones and fragments are left alone."""
+    page = (
+        '<html lang="en" data-content_root="../"><head><link rel="stylesheet" href="../_static/a.css?v=1" />'
+        '</head><body><a href="setup.html#setup">s</a> <a href="#top">t</a> <a href="">self</a>'
+        '<a href="https://pytorch.org">p</a> <img src="../_images/f.png"> <form action="../search.html">'
+        '<use xlink:href="#glyph"/><a href="../_notebooks/book/intro.ipynb">n</a></body></html>'
+    )
+    home = site_fixes.root_copy(page, "book/intro.html")
+    for expected in (
+        'data-content_root="./"',
+        'href="_static/a.css?v=1"',
+        'href="book/setup.html#setup"',
+        'href="#top"',
+        'href="book/intro.html"',
+        'href="https://pytorch.org"',
+        'src="_images/f.png"',
+        'action="search.html"',
+        'xlink:href="#glyph"',
+        'href="_notebooks/book/intro.ipynb"',
+    ):
+        assert expected in home, expected
+    assert '<meta name="mlbook-root-copy" content="book/intro.html">' in home
+    assert "../" not in home
+
+
+def test_design_and_thebe_assets_leave_pages_that_do_not_use_them():
+    head = (
+        '<link rel="stylesheet" type="text/css" href="../_static/sphinx-thebe.css?v=4" />\n'
+        '<link rel="stylesheet" type="text/css" href="../_static/sphinx-design.min.css?v=6" />\n'
+        '<script defer data-sd-tabs-storage-prefix="x-" src="../_static/design-tabs.js?v=f"></script>\n'
+        '<script>const THEBE_JS_URL = "https://unpkg.com/thebe"; const thebe_selector = ".thebe"</script>\n'
+        '<script async="async" src="../_static/sphinx-thebe.js?v=c"></script>\n'
+        '<script type="text/x-thebe-config">\n{ requestKernel: true }\n</script>\n<p>keep</p>'
+    )
+    plain = site_fixes.fix_page(head, None)
+    assert "thebe" not in plain.lower() and "design" not in plain and "<p>keep</p>" in plain
+    assert plain == site_fixes.fix_page(plain, None)
+    # A page with a sphinx-design component or a Thebe button keeps what it uses.
+    both = site_fixes.fix_page(head + '<div class="sd-tab-set"></div><button class="thebe-launch-button">', None)
+    assert "sphinx-design.min.css" in both and "design-tabs.js" in both and "sphinx-thebe.js" in both
+
+
+@pytest.mark.book
+def test_the_home_page_is_the_root_page_not_a_redirect(built_book):
+    home = (built_book.html / "index.html").read_text()
+    assert "http-equiv" not in home.lower()
+    assert '<meta name="mlbook-root-copy" content="book/intro.html">' in home
+    for url in re.findall(r'(?:href|src|action)="([^"#:]+?)(?:[?#][^"]*)?"', home):
+        assert (built_book.html / url).exists(), f"index.html links to {url}, which is not in the site"

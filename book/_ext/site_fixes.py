@@ -2,9 +2,13 @@
 
 - sphinx-thebe adds its inline script twice on Sphinx 7.4; the second `const THEBE_JS_URL`
   throws a SyntaxError in every reader's console. Repeated <script> tags are dropped.
-- The site's index.html is a bare one-line redirect (written by sphinx-external-toc) with no
-  language, title or icon, so browsers also ask for /favicon.ico, which does not exist. It is
-  replaced by a small valid page that redirects the same way and asks for nothing else.
+- The site's index.html is a bare one-line redirect (written by sphinx-external-toc) to the root
+  page, book/intro.html: on a phone the extra navigation cost about 0.6 s before anything showed.
+  It is replaced by a copy of the root page itself (`root_copy`), each relative address
+  (href, src, action, the content root) rewritten for the site's top folder, so the home page
+  loads at once and every link on it leads where the same link on book/intro.html does; it is
+  rewritten on every build. (Where the root page is missing, a small valid redirect page, with a
+  language, a title and an icon, is written instead.)
 - The 404 page (sphinx-notfound-page) gets the URL prefix GitHub Pages serves the site under,
   /<repository name>/, taken from `repository.url` in _config.yml, and a text that helps.
 - Every written page is then touched up (`fix_page`, idempotent):
@@ -24,6 +28,11 @@
     external scripts are deferred (MathJax is left as its extension writes it), and the one
     they all read first, documentation_options.js, is written into the page instead.
     Figures (_images/) load lazily and decode off the main thread; the logo does not.
+  * Assets a page does not use are dropped from it (`UNUSED_ASSETS`): sphinx-design's stylesheet
+    and tab script where the page has no sphinx-design component (no `sd-` class), and
+    sphinx-thebe's stylesheet, script and two configuration scripts where it has no Thebe launch button
+    (launch_buttons.thebe is off). They were two of eleven render-blocking stylesheets and two
+    scripts on every page.
 - The theme's stylesheet (`slim_icon_css`) carries all of Font Awesome: about 1,800
   `.fa-<name>:before{content:...}` rules, most of the 64 KB it costs gzipped, and an icon font
   of 150 KB that blocks text (font-display:block). Only the icons of `ICONS` keep their rules,
@@ -40,6 +49,7 @@ the build warns, and with warnings as errors it fails, rather than the fix silen
 from __future__ import annotations
 
 import html
+import posixpath
 import re
 from pathlib import Path
 
@@ -48,6 +58,7 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 _BARE_REDIRECT = re.compile(r'^<meta http-equiv="Refresh" content="0; url=([^"]+)" />\s*$')
+_ANY_REDIRECT = re.compile(r'<meta http-equiv="Refresh" content="0; url=([^"]+)"')
 
 
 def _on_html_page_context(app, pagename, templatename, context, doctree) -> None:
@@ -66,16 +77,52 @@ def _on_html_page_context(app, pagename, templatename, context, doctree) -> None
     scripts[:] = unique  # in place: later handlers (MathJax) append to this same list
 
 
+#: Marks the home page made by `root_copy`, so that a later build rewrites it.
+ROOT_COPY_MARK = '<meta name="mlbook-root-copy" content="{source}">'
+_RELATIVE_URL = re.compile(r'\b(href|src|action|data-content_root)="(?![a-zA-Z][\w+.-]*:|/|#)([^"]*)"')
+
+
+def root_copy(text: str, source: str) -> str:
+    """The page at `source` (a path in the site such as book/intro.html), as index.html at the
+    site's top: its relative addresses rewritten to lead to the same files from there."""
+    folder = posixpath.dirname(source)
+
+    def rewrite(match: re.Match) -> str:
+        attribute, url = match.groups()
+        path, rest = re.match(r"([^?#]*)(.*)", url, re.S).groups()
+        if not path:  # "" or "?...": the page itself
+            return f'{attribute}="{source}{rest}"'
+        moved = posixpath.normpath(posixpath.join(folder, path))
+        if moved == ".":
+            moved = "./"
+        elif path.endswith("/"):
+            moved += "/"
+        return f'{attribute}="{moved}{rest}"'
+
+    text = _RELATIVE_URL.sub(rewrite, text)
+    mark = ROOT_COPY_MARK.format(source=html.escape(source))
+    return text.replace("</head>", f"  {mark}\n  </head>", 1)
+
+
 def _on_build_finished(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
-    index = Path(app.outdir) / "index.html"
+    outdir = Path(app.outdir)
+    index = outdir / "index.html"
     if not index.is_file():
         return
-    match = _BARE_REDIRECT.match(index.read_text(encoding="utf-8"))
-    if not match:
+    current = index.read_text(encoding="utf-8")
+    # sphinx-external-toc's redirect, or the redirect page of an older build of this extension
+    match = _BARE_REDIRECT.match(current) or (len(current) < 2000 and _ANY_REDIRECT.search(current))
+    if not match and 'name="mlbook-root-copy"' not in current:
+        return  # the book's own index page
+    source = match.group(1) if match else re.search(r'name="mlbook-root-copy" content="([^"]+)"', current).group(1)
+    source = html.unescape(source)
+    root = outdir / source
+    if root.is_file() and ":" not in source and not source.startswith("/"):
+        index.write_text(root_copy(root.read_text(encoding="utf-8"), source), encoding="utf-8")
         return
-    target = html.escape(match.group(1))
+    target = html.escape(source)
     title = html.escape(app.config.html_title or app.config.project)
     # An empty inline icon: the page is left at once, so fetching a real one would only be
     # aborted half-way (and with no icon at all the browser asks for /favicon.ico).
@@ -139,12 +186,43 @@ def _defer(match: re.Match, options: str | None) -> str:
     return f'<script defer{before}src="{src}"{after}></script>'
 
 
+#: Assets (a regular expression matching their tags) and what a page must contain to keep them.
+UNUSED_ASSETS = {
+    "sphinx-design": (
+        re.compile(
+            r'[ \t]*(?:<link rel="stylesheet"[^>]*href="[^"]*_static/sphinx-design[^"]*"[^>]*>'
+            r'|<script\b[^>]*src="[^"]*_static/design-tabs\.js[^"]*"></script>)\n?'
+        ),
+        re.compile(r'class="(?:[^"]*\s)?sd-'),
+    ),
+    "sphinx-thebe": (
+        re.compile(
+            r'[ \t]*(?:<link rel="stylesheet"[^>]*href="[^"]*_static/sphinx-thebe[^"]*"[^>]*>'
+            r'|<script\b[^>]*src="[^"]*_static/sphinx-thebe\.js[^"]*"></script>'
+            r"|<script>\s*const THEBE_JS_URL\b.*?</script>"
+            r'|<script type="text/x-thebe-config">.*?</script>)\n?',
+            re.S,
+        ),
+        re.compile(r'class="(?:[^"]*\s)?thebe-'),
+    ),
+}
+
+
+def drop_unused_assets(text: str) -> str:
+    """The page without the stylesheets and scripts of UNUSED_ASSETS that it has no use for."""
+    for tags, used in UNUSED_ASSETS.values():
+        if not used.search(text):
+            text = tags.sub("", text)
+    return text
+
+
 def fix_page(text: str, github: str | None, options: str | None = None, search_page: bool = False) -> str:
     """A written HTML page with the fixes described at the top of this module applied.
 
     `options` is the text of _static/documentation_options.js; `search_page` says whether this
     is search.html (which keeps the search scripts)."""
     text = _FONTAWESOME_JS.sub("", text)
+    text = drop_unused_assets(text)
     if not search_page:
         text = _SEARCH_SCRIPTS.sub("", text)
     text = _SCRIPT_TAG.sub(lambda match: _defer(match, options), text)
