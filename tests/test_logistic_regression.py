@@ -67,6 +67,16 @@ def test_hand_gradient_matches_autograd(penguins, lam, pos_weight):
     assert_close(grad_b, b.grad)
 
 
+def test_the_penalty_is_lam_times_the_squared_length_without_a_half(penguins):
+    # the book's convention from the regularisation chapter: lam ||w||^2, no 1/2
+    X, y = penguins
+    w = torch.tensor([0.7, -1.3], dtype=torch.float64)
+    b = torch.tensor(0.2, dtype=torch.float64)
+    bce = F.binary_cross_entropy_with_logits(X @ w + b, y)
+    assert_close(loss(X, y, w, b, 0.1), bce + 0.1 * (0.7**2 + 1.3**2))
+    assert not torch.allclose(loss(X, y, w, b, 0.1), bce + 0.05 * (0.7**2 + 1.3**2))
+
+
 def test_the_gradient_test_can_fail(penguins):
     X, y = penguins
     w, b = torch.zeros(2, dtype=torch.float64), torch.zeros((), dtype=torch.float64)
@@ -121,14 +131,17 @@ def test_fit_matches_scikit_learn_with_C_mapped(penguins, lam):
     X, y = penguins
     m = X.shape[0]
     w, b = fit_by_hand(X, y, FitConfig(steps=4000, lam=lam))
-    model = LogisticRegression(C=1 / (m * lam), tol=1e-12, max_iter=10_000).fit(X, y)
+    model = LogisticRegression(C=1 / (2 * m * lam), tol=1e-12, max_iter=10_000)
+    model.fit(X, y)
     assert_close(w, torch.from_numpy(model.coef_[0]), atol=1e-6, rtol=1e-6)
     assert_close(b.reshape(1), torch.from_numpy(model.intercept_), atol=1e-6, rtol=1e-6)
     p = sigmoid(X @ w + b)
     assert_close(p, torch.from_numpy(model.predict_proba(X)[:, 1]), atol=1e-7, rtol=0)
-    # with C = 1 / lam (the sum mistaken for the mean) the weights differ
-    wrong = LogisticRegression(C=1 / lam, tol=1e-12, max_iter=10_000).fit(X, y)
-    assert not np.allclose(wrong.coef_[0], w.numpy(), atol=1e-3)
+    # the wrong mappings: 1 / (m lam) forgets sklearn's 1/2 on ||w||^2, 1 / (2 lam)
+    # mistakes its sum for our mean; both give other weights
+    for wrong_C in (1 / (m * lam), 1 / (2 * lam)):
+        wrong = LogisticRegression(C=wrong_C, tol=1e-12, max_iter=10_000).fit(X, y)
+        assert not np.allclose(wrong.coef_[0], w.numpy(), atol=1e-3)
 
 
 def test_separable_weights_grow_without_a_penalty_and_not_with_one():
@@ -185,7 +198,7 @@ def test_class_weight_matches_scikit_learn(penguins):
     X, y = penguins
     m, lam, weight = X.shape[0], 0.05, 2.0
     w, b = fit_by_hand(X, y, FitConfig(steps=4000, lam=lam, pos_weight=weight))
-    model = LogisticRegression(C=1 / (m * lam), class_weight={0: 1, 1: weight}, tol=1e-12)
+    model = LogisticRegression(C=1 / (2 * m * lam), class_weight={0: 1, 1: weight}, tol=1e-12)
     model.fit(X, y)
     assert_close(w, torch.from_numpy(model.coef_[0]), atol=1e-6, rtol=1e-6)
 

@@ -66,8 +66,8 @@ def naive_bce(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def softplus(z: torch.Tensor) -> torch.Tensor:
     """log(1 + exp(z)) without overflow: max(z, 0) + log(1 + exp(-|z|))."""
     # logaddexp(0, z) = log(e^0 + e^z) takes the larger term out first, as the formula
-    # does; written with max and |z|, autograd would get the slope at z = 0 wrong (0,
-    # not 1/2), at the very start of training, where every logit is 0.
+    # does; written with relu (or clamp) and |z|, autograd gets the slope at z = 0
+    # wrong (0, not 1/2), at the very start of training, where every logit is 0.
     return torch.logaddexp(torch.zeros_like(z), z)
 
 
@@ -84,15 +84,15 @@ def bce_with_logits(
 
 
 def loss(X, y, w, b, lam: float = 0.0, pos_weight: float = 1.0) -> torch.Tensor:
-    """Binary cross-entropy of the model sigmoid(X w + b) plus (lam / 2) ||w||^2."""
-    return bce_with_logits(X @ w + b, y, pos_weight) + lam / 2 * (w @ w)
+    """Binary cross-entropy of the model sigmoid(X w + b) plus lam ||w||^2."""
+    return bce_with_logits(X @ w + b, y, pos_weight) + lam * (w @ w)
 
 
 def gradient(X, y, w, b, lam: float = 0.0, pos_weight: float = 1.0):
-    """The hand-derived gradient of `loss`: X^T (p - y) / m + lam w, and mean(p - y)."""
+    """The hand-derived gradient of `loss`: X^T (p - y) / m + 2 lam w; mean(p - y)."""
     weight = 1 + (pos_weight - 1) * y
     r = weight * (sigmoid(X @ w + b) - y)  # (m,) weighted residuals p - y
-    return X.T @ r / X.shape[0] + lam * w, r.mean()
+    return X.T @ r / X.shape[0] + 2 * lam * w, r.mean()
 
 
 @dataclass
@@ -101,7 +101,7 @@ class FitConfig:
 
     lr: float = 2.0  # standardised features: the loss's curvature is at most ~1/2
     steps: int = 2000
-    lam: float = 0.0  # L2 strength; the intercept is not penalised
+    lam: float = 0.0  # L2 strength, lam ||w||^2; the intercept is not penalised
     pos_weight: float = 1.0  # weight of the positive examples' losses
 
 
