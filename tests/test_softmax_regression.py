@@ -106,6 +106,26 @@ def test_training_reaches_scikit_learns_model_with_the_mapped_penalty():
     torch.testing.assert_close(probabilities, torch.from_numpy(sk.predict_proba(X.numpy())), atol=1e-6, rtol=1e-5)
 
 
+def test_scikit_learn_without_a_penalty_is_the_unpenalised_minimiser():
+    """The chapter's box: for lam = 0, C = 1 / (2 m lam) is infinite, and the installed
+    scikit-learn takes C=float("inf") (penalty=None is deprecated) without a warning; its
+    fit is a minimiser of the mean cross-entropy, where our gradient vanishes."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = penguins()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sk = LogisticRegression(C=float("inf"), tol=1e-12, max_iter=10_000)
+        sk.fit(X.numpy(), y.numpy())
+    W, b = torch.from_numpy(sk.coef_.T), torch.from_numpy(sk.intercept_)
+    for grad in gradients(X, y, W, b):
+        torch.testing.assert_close(grad, torch.zeros_like(grad), atol=1e-7, rtol=0)
+    few_epochs = train(X, y, 3, TrainConfig(epochs=10, batch_size=64, lr=2.0))
+    assert cross_entropy(X @ W + b, y) < few_epochs.losses[-1]
+
+
 def test_mini_batches_are_seeded_and_cover_the_data():
     X, y = penguins()
     config = TrainConfig(epochs=3, batch_size=50, lr=0.5, seed=4)
@@ -176,3 +196,20 @@ def test_command_line(tmp_path):
     )
     assert bad.returncode == 2 and "expected a whole number above 0" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_command_line_defaults_train_the_chapters_digits_model(tmp_path, capsys):
+    """`python -m mlbook.softmax_regression` with no settings gives the chapter's model:
+    ten epochs, batches of 64, learning rate 2, no penalty, split and order seeded by 0."""
+    from mlbook.softmax_regression import main
+
+    split = load_digits_split(seed=0)
+    (X, y), (X_val, y_val) = split["train"], split["validation"]
+    config = TrainConfig(epochs=10, batch_size=64, lr=2.0, lam=0.0, seed=0)
+    fit = train(X / 16, y, 10, config)
+    y_hat = predict(X_val / 16, fit.W, fit.b)
+    assert main(["--no-progress", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert f"10 epochs: training loss {fit.losses[-1]:.3f}" in printed
+    assert f"validation accuracy {accuracy(y_val, y_hat):.3f}" in printed
+    assert str(confusion_matrix(y_val, y_hat, 10)) in printed

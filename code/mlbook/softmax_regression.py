@@ -104,9 +104,10 @@ def gradients(
 class TrainConfig:
     """Settings of `train`."""
 
-    epochs: int = 30  # passes over the training data
+    # the defaults are the chapter's digits model
+    epochs: int = 10  # passes over the training data
     batch_size: int = 64  # examples per gradient step
-    lr: float = 0.5  # learning rate
+    lr: float = 2.0  # learning rate
     lam: float = 0.0  # L2 strength: the loss is cross-entropy + lam * ||W||^2
     seed: int = 0  # for the order of the batches
 
@@ -178,22 +179,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.make_parser(
         "python -m mlbook.softmax_regression", main.__doc__, progress=True, device=True
     )
+    defaults = TrainConfig()  # the chapter's settings
     parser.add_argument(
         "--epochs",
         type=cli.positive_int,
-        default=30,
+        default=defaults.epochs,
         help="passes over the training data (default: %(default)s)",
     )
     parser.add_argument(
         "--batch-size",
         type=cli.positive_int,
-        default=64,
+        default=defaults.batch_size,
         help="examples per step (default: %(default)s)",
     )
     parser.add_argument(
         "--lr",
         type=cli.positive_float,
-        default=0.5,
+        default=defaults.lr,
         help="learning rate (default: %(default)s)",
     )
     args = parser.parse_args(argv)
