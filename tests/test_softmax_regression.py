@@ -255,3 +255,18 @@ def test_the_exact_penalised_minimisers_do_worse_on_validation_than_no_penalty()
         assert exact > best, (lam, exact, best)
         if lam == 1e-2:
             assert exact < hurried - 0.1, (exact, hurried)
+
+
+def test_weight_images_draws_each_digits_weights_on_a_symmetric_scale():
+    from mlbook.softmax_regression import weight_images
+
+    W = torch.randn(64, 10, generator=torch.Generator().manual_seed(0))
+    fig = weight_images(W)
+    assert len(fig.axes) == 10
+    for k, ax in enumerate(fig.axes):
+        image = ax.get_images()[0]
+        assert (torch.as_tensor(image.get_array()) == W[:, k].reshape(8, 8)).all()
+        low, high = image.get_clim()
+        assert low == -high == -W[:, k].abs().max().item()
+    with pytest.raises(ValueError, match=r"shape \(64, 10\), got \(64, 3\)"):
+        weight_images(torch.zeros(64, 3))

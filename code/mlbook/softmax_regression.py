@@ -174,6 +174,19 @@ def confusion_matrix(y: torch.Tensor, y_hat: torch.Tensor, K: int) -> torch.Tens
     return torch.bincount(y * K + y_hat, minlength=K * K).reshape(K, K)
 
 
+def weight_images(W: torch.Tensor):
+    """A figure of the ten digits' weights, W of shape (64, 10), as 8x8 images."""
+    if W.shape != (64, 10):
+        raise ValueError(f"expected weights of shape (64, 10), got {tuple(W.shape)}")
+    fig = plotting.new_figure((8.0, 3.6))
+    for k, ax in enumerate(fig.subplots(2, 5).flat):
+        image = W[:, k].detach().cpu().reshape(8, 8).numpy()
+        limit = abs(image).max().item()  # each image on its own symmetric scale
+        ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set(title=f"{k}", xticks=[], yticks=[])
+    return fig
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Train softmax regression on the 8x8 digits and report its validation accuracy."""
     parser = cli.make_parser(
@@ -219,12 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"validation accuracy {accuracy(y_val, y_hat):.3f}"
     )
     print(confusion_matrix(y_val, y_hat, 10))
-    fig = plotting.new_figure((8.0, 3.4))
-    for k, ax in enumerate(fig.subplots(2, 5).flat):
-        w = fit.W[:, k].cpu().reshape(8, 8).numpy()
-        limit = abs(w).max()
-        ax.imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit)
-        ax.set(title=f"digit {k}", xticks=[], yticks=[])
+    fig = weight_images(fit.W.cpu())
     for path in cli.save_figures({"weights": fig}, args.out):
         print(f"saved {path}")
     return 0
