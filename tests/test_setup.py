@@ -129,15 +129,16 @@ def imported_distributions() -> dict[str, set[str]]:
 def test_every_import_is_a_listed_requirement():
     """Finding 1 (round 2): nothing imports a package that requirements.txt leaves out.
 
-    torchvision was listed though nothing imports it, and PyPI's (CUDA) torchvision broke a
-    CPU-only torch; it is gone, and an import of it (or of any unlisted package) fails here.
+    torchvision was once listed though nothing imported it; the convolutional chapter imports
+    it now, and an import of any unlisted package fails here.
     """
     required = set(requirement_names(ROOT / "requirements.txt"))
     imported = imported_distributions()
     assert {"torch", "numpy", "matplotlib", "myst-nb"} <= set(imported), imported
     unlisted = {dist: files for dist, files in imported.items() if dist not in required}
     assert not unlisted, f"imported but not in requirements.txt: {unlisted}"
-    assert "torchvision" not in required | set(CONTRIBUTOR_PACKAGES) | set(LEARNER_PACKAGES)
+    # torchvision must be the release built for the pinned torch, installed beside it.
+    assert "torchvision" in required and "torchvision" in LEARNER_PACKAGES
     # mlbook.setup imports packaging: a learner, who installs only torch and the package,
     # gets it through a learner package's own requirements.
     pulled_in = {
@@ -169,6 +170,11 @@ def test_install_commands_in_the_chapter_use_the_pinned_torch():
         assert f"torch=={pin}" in line, f"{line!r}: requirements.txt pins torch=={pin}"
     for version in re.findall(r"\btorch==([\w.]+)", CHAPTER):
         assert version == pin, f"the chapter names torch=={version}, requirements.txt pins {pin}"
+    # torch and torchvision are installed together, from the same index, in matching releases.
+    vision = str(required["torchvision"].specifier).removeprefix("==")
+    for line in learner:
+        assert f"torchvision=={vision}" in line, f"{line!r}: install torchvision=={vision} with it"
+    assert set(re.findall(r"\btorchvision==([\w.]+)", CHAPTER)) == {vision}
 
 
 def test_python_range_matches_the_installed_metadata():

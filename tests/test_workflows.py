@@ -158,8 +158,9 @@ def test_dependabot_covers_pip_and_actions_and_never_proposes_jupyter_book_2():
         assert update["directory"] == "/" and update["schedule"]["interval"] == "weekly"
     ignored = {rule["dependency-name"]: rule for rule in updates["pip"]["ignore"]}
     assert ignored["jupyter-book"]["versions"] == [">=2"]
-    # torchvision is no requirement (nothing imports it), so no torch/torchvision group.
-    assert "torchvision" not in (GITHUB / "dependabot.yml").read_text(encoding="utf-8")
+    # torch and torchvision are released in pairs: one pull request moves both.
+    group = updates["pip"]["groups"]["pytorch"]
+    assert set(group["patterns"]) == {"torch", "torchvision"}
 
 
 def test_pull_request_template_has_the_checklist():

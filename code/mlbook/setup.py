@@ -20,12 +20,14 @@ from mlbook import cli
 from mlbook.device import get_device
 
 #: The distributions whose versions the report lists.
-PACKAGES = ("torch", "numpy", "matplotlib", "jupyter-book", "myst-nb")
+PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "jupyter-book", "myst-nb")
 
-#: What a learner installs to run the chapters' code: PyTorch, then the package, whose
-#: own dependencies (code/pyproject.toml) bring the rest.
+#: What a learner installs to run the chapters' code: PyTorch (torch and the torchvision
+#: built for it, from the same index), then the package, whose own dependencies
+#: (code/pyproject.toml) bring the rest.
 LEARNER_PACKAGES = (
     "torch",
+    "torchvision",
     "numpy",
     "matplotlib",
     "palmerpenguins",
