@@ -7,11 +7,19 @@ of evaluation) that later chapters reuse.
 
 from __future__ import annotations
 
+import csv
+import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, TensorDataset, random_split
+from tqdm import tqdm
+
+from mlbook import cli, plotting
+from mlbook.data import load_digits_split, read_numeric_columns
+from mlbook.device import get_device
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -90,3 +98,235 @@ def evaluate(
     if count == 0:
         raise ValueError("the evaluation loader gave no examples")
     return total / count, correct / count
+
+
+def _check_points(m: int, noise: float) -> None:
+    if not isinstance(m, int) or m < 2 or m % 2:
+        raise ValueError(f"m must be an even whole number of at least 2, got {m!r}")
+    if not (isinstance(noise, (int, float)) and 0 <= noise < float("inf")):
+        raise ValueError(f"noise must be a finite number of at least 0, got {noise!r}")
+
+
+def make_rings(
+    m: int = 400, noise: float = 0.15, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """m points in the plane: class 0 on a ring of radius 1, class 1 on one of radius 2.
+
+    Half the points in each class; each point is moved by Gaussian noise of standard
+    deviation `noise` in both coordinates. Returns X (m, 2) float32 and y (m,) int64.
+    """
+    _check_points(m, noise)
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(m) % 2  # 0, 1, 0, 1, ...: half of each
+    angle = 2 * math.pi * torch.rand(m, generator=g)
+    radius = 1.0 + y.float()  # class 0 at radius 1, class 1 at radius 2
+    X = radius[:, None] * torch.stack([angle.cos(), angle.sin()], dim=1)  # (m, 2)
+    return X + noise * torch.randn(m, 2, generator=g), y
+
+
+def _header(path: Path) -> list[str]:
+    if not path.exists():
+        raise FileNotFoundError(f"data file {path} does not exist")
+    if path.is_dir():
+        raise ValueError(f"data file {path} is a folder, expected a CSV file")
+    with path.open(newline="", encoding="utf-8") as handle:
+        first = next(csv.reader(handle), [])
+    if not any(cell.strip() for cell in first):
+        raise ValueError(f"data file {path} is empty, expected a CSV header")
+    return [name.strip() for name in first]
+
+
+class CSVDataset(Dataset):
+    """The rows of a CSV file as (features, label) pairs: float32 (n,) and int64."""
+
+    def __init__(
+        self, path: str | Path, label: str, features: Sequence[str] | None = None
+    ) -> None:
+        path = Path(path)
+        header = _header(path)
+        if label not in header:
+            raise ValueError(
+                f"data file {path} has no label column {label!r}; "
+                f"found {', '.join(header)}"
+            )
+        features = [c for c in header if c != label] if features is None else features
+        # read_numeric_columns checks every row: field counts, numbers, NaN
+        columns = read_numeric_columns(path, (*features, label))
+        labels = columns.pop(label)
+        if not torch.equal(labels, labels.round()) or labels.min() < 0:
+            raise ValueError(
+                f"data file {path}: column {label!r} must hold whole numbers "
+                f"from 0 up (class labels), found values such as {labels[0].item()}"
+            )
+        self.X = torch.stack([columns[c] for c in features], dim=1)  # (m, n)
+        self.y = labels.long()
+        self.features = list(features)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.X[i], self.y[i]
+
+
+def split_loaders(
+    dataset: Dataset,
+    validation: float = 0.2,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> tuple[DataLoader, DataLoader]:
+    """A seeded random split of `dataset` into a shuffled training loader and a
+    validation loader in a fixed order."""
+    if not 0 < validation < 1:
+        raise ValueError(
+            f"validation must be a share between 0 and 1, got {validation}"
+        )
+    train, val = random_split(
+        dataset,
+        [1 - validation, validation],
+        generator=torch.Generator().manual_seed(seed),  # the same split every run
+    )
+    shuffled = DataLoader(
+        train,
+        batch_size=batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),  # the same order every run
+    )
+    return shuffled, DataLoader(val, batch_size=batch_size)
+
+
+def fit(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    epochs: int,
+    lr: float = 1e-3,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> dict[str, list[float]]:
+    """Train `model` with Adam and cross-entropy; its losses and accuracy per epoch."""
+    if not (isinstance(epochs, int) and epochs >= 1):
+        raise ValueError(f"epochs must be a whole number above 0, got {epochs!r}")
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = nn.functional.cross_entropy
+    history: dict[str, list[float]] = {"train": [], "validation": [], "accuracy": []}
+    for _ in tqdm(range(epochs), disable=not progress, unit="epoch"):
+        history["train"].append(
+            train_epoch(model, train_loader, loss_fn, optimizer, device)
+        )
+        val_loss, val_accuracy = evaluate(model, val_loader, loss_fn, device)
+        history["validation"].append(val_loss)
+        history["accuracy"].append(val_accuracy)
+    return history
+
+
+INITS = ("default", "zeros", "xavier", "kaiming")
+
+
+def initialise(model: nn.Module, scheme: str, gain: float = 1.0) -> nn.Module:
+    """Re-draw the weights of every nn.Linear in `model` by `scheme`, times `gain`.
+
+    "default" is PyTorch's own, "zeros" sets every weight and intercept to 0,
+    "xavier" draws from N(0, 1 / n_in) and "kaiming" from N(0, 2 / n_in). The
+    intercepts start at 0 except under "default".
+    """
+    if scheme not in INITS:
+        raise ValueError(f"scheme must be one of {', '.join(INITS)}, got {scheme!r}")
+    with torch.no_grad():  # setting weights is not part of any computation to learn
+        for layer in model.modules():
+            if not isinstance(layer, nn.Linear):
+                continue
+            n_in = layer.in_features
+            if scheme == "default":
+                layer.reset_parameters()
+            elif scheme == "zeros":
+                layer.weight.zero_()
+            else:
+                variance = (1.0 if scheme == "xavier" else 2.0) / n_in
+                layer.weight.normal_(0.0, math.sqrt(variance))
+            layer.weight.mul_(gain)
+            if scheme != "default":
+                layer.bias.zero_()
+    return model
+
+
+def activation_stds(model: MLP, X: torch.Tensor) -> list[float]:
+    """The standard deviation of the activations after each hidden nonlinearity."""
+    stds = []
+    h = X
+    with torch.inference_mode():
+        for layer in model.layers:
+            h = layer(h)
+            if not isinstance(layer, nn.Linear):
+                stds.append(h.std().item())
+    return stds
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train a multilayer perceptron on the 8x8 digits; print its accuracy."""
+    parser = cli.make_parser(
+        "python -m mlbook.mlp", main.__doc__, progress=True, device=True
+    )
+    parser.add_argument(
+        "--hidden",
+        type=cli.positive_int,
+        nargs="*",
+        default=[64],
+        help="widths of the hidden layers (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=cli.positive_int,
+        default=30,
+        help="passes over the training data (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=cli.positive_float,
+        default=1e-2,
+        help="Adam's learning rate (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=cli.positive_int,
+        default=64,
+        help="examples per step (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    device = get_device(args.device)
+    torch.manual_seed(args.seed)  # the initial weights
+    split = load_digits_split(seed=args.seed)
+    (X, y), (X_val, y_val) = split["train"], split["validation"]
+    if args.dry_run:
+        X, y = X[:200], y[:200]
+    train_loader = DataLoader(
+        TensorDataset(X / 16, y),
+        batch_size=args.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+    val_loader = DataLoader(TensorDataset(X_val / 16, y_val), batch_size=512)
+    model = MLP(64, args.hidden, 10)
+    epochs = 2 if args.dry_run else args.epochs
+    history = fit(
+        model, train_loader, val_loader, epochs, args.lr, device, not args.no_progress
+    )
+    print(
+        f"MLP 64-{'-'.join(map(str, args.hidden))}-10 on {device}, {len(y)} training "
+        f"images, {epochs} epochs: training loss {history['train'][-1]:.3f}, "
+        f"validation accuracy {history['accuracy'][-1]:.3f}"
+    )
+    fig = plotting.loss_curves(
+        {name: torch.tensor(history[name]) for name in ("train", "validation")},
+        ylabel="cross-entropy",
+        xlabel="epoch",
+        x=torch.arange(1, epochs + 1),
+    )
+    for path in cli.save_figures({"losses": fig}, args.out):
+        print(f"saved {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))
