@@ -124,16 +124,17 @@ def make_rings(
     return X + noise * torch.randn(m, 2, generator=g), y
 
 
-def _header(path: Path) -> list[str]:
+def _header_and_rows(path: Path) -> tuple[list[str], int]:
+    """The column names of a CSV file and its number of non-blank data rows."""
     if not path.exists():
         raise FileNotFoundError(f"data file {path} does not exist")
     if path.is_dir():
         raise ValueError(f"data file {path} is a folder, expected a CSV file")
     with path.open(newline="", encoding="utf-8") as handle:
-        first = next(csv.reader(handle), [])
-    if not any(cell.strip() for cell in first):
+        rows = [row for row in csv.reader(handle) if any(c.strip() for c in row)]
+    if not rows:
         raise ValueError(f"data file {path} is empty, expected a CSV header")
-    return [name.strip() for name in first]
+    return [name.strip() for name in rows[0]], len(rows) - 1
 
 
 class CSVDataset(Dataset):
@@ -143,7 +144,7 @@ class CSVDataset(Dataset):
         self, path: str | Path, label: str, features: Sequence[str] | None = None
     ) -> None:
         path = Path(path)
-        header = _header(path)
+        header, n_rows = _header_and_rows(path)
         if label not in header:
             raise ValueError(
                 f"data file {path} has no label column {label!r}; "
@@ -153,6 +154,11 @@ class CSVDataset(Dataset):
         # read_numeric_columns checks every row: field counts, numbers, NaN
         columns = read_numeric_columns(path, (*features, label))
         labels = columns.pop(label)
+        if len(labels) != n_rows:  # it drops incomplete rows; a dataset should not
+            raise ValueError(
+                f"data file {path}: {n_rows - len(labels)} of {n_rows} rows "
+                "have a missing value, expected every value present"
+            )
         if not torch.equal(labels, labels.round()) or labels.min() < 0:
             raise ValueError(
                 f"data file {path}: column {label!r} must hold whole numbers "
