@@ -18,11 +18,11 @@ from mlbook.mlp import (
     CSVDataset,
     activation_stds,
     evaluate,
-    fit,
     initialise,
     main,
     make_rings,
     split_loaders,
+    train_and_validate,
     train_epoch,
 )
 from mlbook.softmax_regression import TrainConfig, train
@@ -290,11 +290,11 @@ def test_fit_records_every_epoch_and_refuses_zero_epochs():
     X, y = blobs()
     loader = DataLoader(TensorDataset(X, y), batch_size=20)
     torch.manual_seed(0)
-    history = fit(MLP(3, [8], 3), loader, loader, epochs=3, lr=0.05)
+    history = train_and_validate(MLP(3, [8], 3), loader, loader, epochs=3, lr=0.05)
     assert [len(v) for v in history.values()] == [3, 3, 3]
     assert history["train"][-1] < history["train"][0]
     with pytest.raises(ValueError, match="epochs must be a whole number"):
-        fit(MLP(3, [8], 3), loader, loader, epochs=0)
+        train_and_validate(MLP(3, [8], 3), loader, loader, epochs=0)
 
 
 def test_command_line_takes_hidden_widths(capsys):

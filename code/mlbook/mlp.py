@@ -201,7 +201,7 @@ def split_loaders(
     return shuffled, DataLoader(val, batch_size=batch_size)
 
 
-def fit(
+def train_and_validate(
     model: nn.Module,
     train_loader: DataLoader,
     val_loader: DataLoader,
@@ -315,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     val_loader = DataLoader(TensorDataset(X_val / 16, y_val), batch_size=512)
     model = MLP(64, args.hidden, 10)
     epochs = 2 if args.dry_run else args.epochs
-    history = fit(
+    history = train_and_validate(
         model, train_loader, val_loader, epochs, args.lr, device, not args.no_progress
     )
     print(
