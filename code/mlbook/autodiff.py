@@ -142,14 +142,22 @@ def _unbroadcast(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return grad
 
 
+def _check_tensor(data: object) -> None:
+    if not isinstance(data, torch.Tensor):
+        raise ValueError(
+            f"a Tensor wraps a floating-point torch tensor, got {type(data).__name__}"
+        )
+    if not data.is_floating_point():
+        raise ValueError(
+            f"a Tensor wraps a floating-point torch tensor, got dtype {data.dtype}"
+        )
+
+
 class Tensor:
     """A torch tensor that remembers its parents and a vector-Jacobian product each."""
 
     def __init__(self, data: torch.Tensor, parents=(), vjps=(), op: str = ""):
-        if not isinstance(data, torch.Tensor) or not data.is_floating_point():
-            raise ValueError(
-                f"a Tensor wraps a floating-point torch tensor, got {data!r}"
-            )
+        _check_tensor(data)
         self.data = data.detach()
         self.grad: torch.Tensor | None = None
         self.parents: tuple[Tensor, ...] = tuple(parents)
@@ -367,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--steps",
         type=cli.positive_int,
-        default=200,
+        default=100,
         help="gradient-descent steps (default: %(default)s)",
     )
     parser.add_argument(
