@@ -27,14 +27,14 @@ from mlbook.device import get_device
 from mlbook.mlp import MLP, LossFn, evaluate
 
 
-def adamw_step(w, grad, m, v, t, lr, weight_decay, betas=(0.9, 0.999), eps=1e-8):
-    """One AdamW update of w by hand; returns the new (w, m, v). t counts from 1."""
+def adamw_step(w, g, u, q, t, lr, weight_decay, betas=(0.9, 0.999), eps=1e-8):
+    """One AdamW update of w by hand; returns the new (w, u, q). t counts from 1."""
     beta1, beta2 = betas
     w = w * (1 - lr * weight_decay)  # decoupled: shrink w, apart from the gradient
-    m = beta1 * m + (1 - beta1) * grad  # running mean of the gradients
-    v = beta2 * v + (1 - beta2) * grad**2  # running mean of their squares
-    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)  # undo the zero start
-    return w - lr * m_hat / (v_hat.sqrt() + eps), m, v
+    u = beta1 * u + (1 - beta1) * g  # fading average of the gradients
+    q = beta2 * q + (1 - beta2) * g**2  # and of their squares
+    u_hat, q_hat = u / (1 - beta1**t), q / (1 - beta2**t)  # undo the zero start
+    return w - lr * u_hat / (q_hat.sqrt() + eps), u, q
 
 
 def warmup_cosine(optimizer, warmup: int, total: int, min_lr: float = 0.0):
