@@ -1,4 +1,4 @@
-"""Training deep networks well: optimiser, schedules, regularisers, checkpoints, debugging.
+"""Training deep networks well: optimiser, schedules, regularisers, checkpoints, bugs.
 
 The chapter "Training deep networks well" shows and runs these pieces on the 8x8
 digits, building on the multilayer perceptron and its training loop.
@@ -85,7 +85,7 @@ def learning_rates(
 def batch_norm(
     X, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5
 ):
-    """Batch normalisation by hand; in training, updates the running statistics in place."""
+    """Batch normalisation by hand; training also updates the running statistics."""
     if training:
         mean, var = X.mean(dim=0), X.var(dim=0, unbiased=False)  # this batch's
         with torch.no_grad():  # running averages for eval, with the unbiased variance
@@ -214,7 +214,7 @@ def save_checkpoint(path, model, optimizer, scheduler, epoch, loader) -> None:
 
 
 def load_checkpoint(path, model, optimizer=None, scheduler=None, loader=None) -> int:
-    """Restore a checkpoint saved by `save_checkpoint`; return the epoch it was saved at."""
+    """Restore a checkpoint of `save_checkpoint`; return the epoch it was saved at."""
     checkpoint = _read_checkpoint(Path(path))
     _check_architecture(model, checkpoint["model"], path)
     model.load_state_dict(checkpoint["model"])
