@@ -16,7 +16,6 @@ from mlbook.training import (
     Config,
     adamw_step,
     batch_norm,
-    fit,
     full_batch_steps,
     gradient_norms,
     learning_rates,
@@ -27,6 +26,7 @@ from mlbook.training import (
     save_checkpoint,
     softmax_then_cross_entropy,
     step_time,
+    train_and_validate,
     train_epoch,
     warmup_cosine,
     warmup_cosine_lr,
@@ -175,7 +175,7 @@ def test_autocast_path_runs_and_trains(digits):
     torch.manual_seed(0)
     model = network(64, (32,), 10)
     config = Config(hidden=(32,), epochs=4, batch_size=100, autocast=True, warmup=1)
-    history = fit(model, (X[:300], y[:300]), (X_val, y_val), config)
+    history = train_and_validate(model, (X[:300], y[:300]), (X_val, y_val), config)
     assert history.val_loss[-1] < history.val_loss[0] and history.best_state is not None
 
 
@@ -189,7 +189,7 @@ def test_batch_norm_beats_weight_decay_with_other_seeds(digits):
             config = dataclasses.replace(base, seed=seed, **extra)
             torch.manual_seed(seed)
             model = network(64, config.hidden, 10, config.dropout, config.batch_norm)
-            losses[name] = fit(model, (X[:200], y[:200]), (X_val, y_val), config).val_loss[-1]
+            losses[name] = train_and_validate(model, (X[:200], y[:200]), (X_val, y_val), config).val_loss[-1]
         assert losses["bn"] < losses["wd"], seed
 
 

@@ -162,7 +162,9 @@ def train_epoch(
     return total / count, largest
 
 
-def fit(model, train_data, val_data, config: Config, progress=False, device="cpu"):
+def train_and_validate(
+    model, train_data, val_data, config: Config, progress=False, device="cpu"
+):
     """Train `model` with AdamW; keep the weights of the best validation epoch."""
     loader = loader_for(*train_data, config.batch_size, config.seed)
     val_loader = DataLoader(TensorDataset(*val_data), batch_size=len(val_data[1]))
@@ -343,7 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = Config(epochs=2 if args.dry_run else args.epochs, warmup=1, seed=args.seed)
     torch.manual_seed(args.seed)
     model = network(64, config.hidden, 10).to(device)
-    history = fit(model, (X, y), (X_val, y_val), config, not args.no_progress, device)
+    history = train_and_validate(
+        model, (X, y), (X_val, y_val), config, not args.no_progress, device
+    )
     print(
         f"{len(y)} images on {device}, {config.epochs} epochs: best validation epoch "
         f"{history.best_epoch + 1}, accuracy {history.val_acc[history.best_epoch]:.3f}"
