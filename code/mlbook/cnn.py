@@ -109,7 +109,7 @@ def pool2d(X: torch.Tensor, size: int, stride: int | None = None, mode: str = "m
 class DigitCNN(nn.Module):
     """Two 3x3 convolutions, each with ReLU and 2x2 max pooling, then a linear head."""
 
-    def __init__(self, channels: tuple[int, int] = (8, 16), n_out: int = 10) -> None:
+    def __init__(self, channels: tuple[int, int] = (16, 32), n_out: int = 10) -> None:
         super().__init__()
         c1, c2 = channels
         self.features = nn.Sequential(
