@@ -19,7 +19,7 @@ from mlbook.cnn import (
     conv_output_size,
     count_parameters,
     digits_as_images,
-    fit,
+    fit_classifier,
     load_image_folder,
     pool2d,
     read_image,
@@ -101,7 +101,7 @@ def test_frozen_features_do_not_change_when_fitting():
     before = [p.clone() for p in model.features.parameters()]
     head = model.head.weight.clone()
     data = TransformedTensors(torch.rand(32, 1, 8, 8), torch.randint(0, 10, (32,)))
-    losses = fit(model, data, epochs=3, lr=0.05)
+    losses = fit_classifier(model, data, epochs=3, lr=0.05)
     assert len(losses) == 3
     for b, p in zip(before, model.features.parameters(), strict=True):
         assert torch.equal(b, p)

@@ -234,7 +234,7 @@ class TransformedTensors(Dataset):
         ), self.labels[i]
 
 
-def fit(
+def fit_classifier(
     model: nn.Module,
     data: Dataset,
     epochs: int,
@@ -326,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, model in models.items():
         model.to(device)
         data = TensorDataset(inputs[name](X).to(device), y.to(device))
-        losses = fit(
+        losses = fit_classifier(
             model, data, epochs, seed=args.seed, device=device,
             progress=not args.no_progress,
         )  # fmt: skip
