@@ -45,6 +45,14 @@ COLAB = "https://colab.research.google.com/github"
 _TITLE = re.compile(r"\A((?:\([\w-]+\)=\s*\n)?#\s+[^\n]+\n?)", re.MULTILINE)
 
 
+def _typed(options: dict[str, str]) -> dict[str, object]:
+    """Directive options as Sphinx's literalinclude parses them (`dedent` is a number)."""
+    typed: dict[str, object] = dict(options)
+    if "dedent" in typed:
+        typed["dedent"] = int(options["dedent"]) if options["dedent"] else None
+    return typed
+
+
 def repository(app) -> tuple[str, str, str]:
     """(owner, name, branch) of the GitHub repository configured in _config.yml."""
     options = app.config.html_theme_options or {}
@@ -171,7 +179,7 @@ def resolver(app, docname: str) -> plain_notebook.Resolver:
         labels=dict(std.labels),
         terms=terms,
         glue=glue,
-        read_include=lambda path, options: LiteralIncludeReader(str(path), options, app.config).read()[0],
+        read_include=lambda path, options: LiteralIncludeReader(str(path), _typed(options), app.config).read()[0],
     )
 
 
