@@ -345,7 +345,8 @@ def test_built_notebooks_are_plain_markdown_and_code(built_book, doc):
     config = type("Config", (), {"source_encoding": "utf-8-sig"})()
     for block in plain_notebook._blocks(source):
         if block[0] == "directive" and block[1] == "literalinclude":
-            shown = LiteralIncludeReader(str(ROOT / "book" / block[2]), block[3], config).read()[0].rstrip("\n")
+            options = notebooks._typed(block[3])
+            shown = LiteralIncludeReader(str(ROOT / "book" / block[2]), options, config).read()[0].rstrip("\n")
             assert any(cell.endswith(shown) for cell in code), f"{doc}: the listing {block[3]} is not a code cell"
 
 
