@@ -269,6 +269,10 @@ def activation_stds(model: MLP, X: torch.Tensor) -> list[float]:
     return stds
 
 
+#: Epochs `python -m mlbook.mlp` trains for unless told otherwise.
+CLI_EPOCHS = 30
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Train a multilayer perceptron on the 8x8 digits; print its accuracy."""
     parser = cli.make_parser(
@@ -284,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--epochs",
         type=cli.positive_int,
-        default=30,
+        default=CLI_EPOCHS,
         help="passes over the training data (default: %(default)s)",
     )
     parser.add_argument(
