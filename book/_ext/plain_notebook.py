@@ -195,7 +195,7 @@ def listing_cell(path: Path, options: dict[str, str], resolver: Resolver) -> str
     # Everything the listing uses from its module, private helpers included: run here, it then
     # behaves exactly as the package's copy (and a reader's edit to it takes effect).
     needed = sorted(used_names(source) & module_names(path))
-    head = [f"# Shown from {shown}; the next cells import the package's own copy."]
+    head = [f"# Shown from {shown}, the package's own code: running this cell defines it here."]
     head.append(FUTURE)
     if needed:
         head.append(f"\nfrom {module} import {', '.join(needed)}")
