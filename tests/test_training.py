@@ -172,6 +172,9 @@ def test_autocast_path_runs_and_trains(digits):
     X, y, X_val, y_val = digits
     first, per_step = step_time(net(), X[:100], y[:100], 2, dtype=torch.bfloat16)
     assert first > 0 and per_step > 0
+    for steps, rounds in ((0, 5), (2, 0), (2.5, 5)):
+        with pytest.raises(ValueError, match="must be a whole number above 0"):
+            step_time(net(), X[:10], y[:10], steps, rounds=rounds)
     torch.manual_seed(0)
     model = network(64, (32,), 10)
     config = Config(hidden=(32,), epochs=4, batch_size=100, autocast=True, warmup=1)

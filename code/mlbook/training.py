@@ -309,6 +309,9 @@ def step_time(
 ) -> tuple[float, float]:
     """Seconds for the first step (compiling, if asked) and per later step: the best of
     `rounds` rounds of `steps` steps, the round least disturbed by other work."""
+    for name, value in (("steps", steps), ("rounds", rounds)):
+        if not (isinstance(value, int) and value >= 1):
+            raise ValueError(f"{name} must be a whole number above 0, got {value!r}")
     optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
     run = torch.compile(model) if compile else model
 
