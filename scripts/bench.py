@@ -29,6 +29,9 @@ from conftest import build_book, copy_book  # noqa: E402  (the tests' copy-and-b
 
 #: A chapter's own work beyond the fixed cost every chapter pays, at most (BOOK_PLAN.md's budget).
 OWN_WORK_SECONDS = 3.0
+#: Chapters given a larger budget, and why: the convolutional chapter imports torchvision (about a
+#: second) and trains on images (issue 11: "within about 6 s").
+OWN_WORK_EXCEPTIONS = {"book/cnn": 6.0}
 REEXECUTED = "re-executed by a module edit"
 LIGHTHOUSE = "lighthouse (mobile, median of runs)"
 #: Lighthouse's CPU benchmark (environment.benchmarkIndex) below which it warns that the machine is
@@ -333,11 +336,14 @@ def report(results: dict[str, object], args: argparse.Namespace) -> int:
     for name, t in results["chapter floor"].items():
         print(f"{name:<{width}} {t['median']:8.2f}  {t['min']:6.2f} {t['max']:6.2f}")
     heading = f"chapter (median of {args.chapter_runs} cold runs)"
-    budget = f"budget {OWN_WORK_SECONDS:.0f} s"
+    budget = f"budget {OWN_WORK_SECONDS:.0f} s unless noted"
     print(f"\n{heading:<{width}} {'seconds':>8}  {'min':>6} {'max':>6}  {'own work':>8}  {budget}")
     for name, t in results["chapter execution"].items():
         own = t["median"] - fixed
-        verdict = "ok" if own <= OWN_WORK_SECONDS else "OVER"
+        limit = OWN_WORK_EXCEPTIONS.get(name, OWN_WORK_SECONDS)
+        verdict = "ok" if own <= limit else "OVER"
+        if limit != OWN_WORK_SECONDS:
+            verdict += f" (budget {limit:.0f} s)"
         print(f"{name:<{width}} {t['median']:8.2f}  {t['min']:6.2f} {t['max']:6.2f}  {own:8.2f}  {verdict}")
     print(f"\n{'imports every chapter pays (python -X importtime)':<{width}} {'seconds':>8}")
     for name, seconds in results["imports"].items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -22,6 +22,8 @@ from mlbook.data import load_digits_split, read_numeric_columns
 from mlbook.device import get_device
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: What the loops take: a DataLoader, or any iterable of (inputs, labels) batches.
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
 class MLP(nn.Module):
@@ -58,7 +60,7 @@ class MLP(nn.Module):
 
 def train_epoch(
     model: nn.Module,
-    loader: DataLoader,
+    loader: Batches,
     loss_fn: LossFn,
     optimizer: torch.optim.Optimizer,
     device: torch.device | str = "cpu",
@@ -81,7 +83,7 @@ def train_epoch(
 
 def evaluate(
     model: nn.Module,
-    loader: DataLoader,
+    loader: Batches,
     loss_fn: LossFn,
     device: torch.device | str = "cpu",
 ) -> tuple[float, float]:
@@ -203,8 +205,8 @@ def split_loaders(
 
 def train_and_validate(
     model: nn.Module,
-    train_loader: DataLoader,
-    val_loader: DataLoader,
+    train_loader: Batches,
+    val_loader: Batches,
     epochs: int,
     lr: float = 1e-3,
     device: torch.device | str = "cpu",

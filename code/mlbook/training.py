@@ -167,7 +167,7 @@ def train_and_validate(
 ):
     """Train `model` with AdamW; keep the weights of the best validation epoch."""
     loader = loader_for(*train_data, config.batch_size, config.seed)
-    val_loader = DataLoader(TensorDataset(*val_data), batch_size=len(val_data[1]))
+    val_batches = [tuple(val_data)]  # the whole validation set as one batch
     opt = torch.optim.AdamW(
         model.parameters(), config.lr, weight_decay=config.weight_decay
     )
@@ -181,7 +181,7 @@ def train_and_validate(
         loss, norm = train_epoch(
             model, loader, opt, scheduler, config.max_norm, dtype, device
         )
-        val_loss, val_acc = evaluate(model, val_loader, F.cross_entropy, device)
+        val_loss, val_acc = evaluate(model, val_batches, F.cross_entropy, device)
         history.train_loss.append(loss)
         history.grad_norm.append(norm)
         history.val_loss.append(val_loss)
