@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +167,42 @@ def test_training_examples_show_a_progress_bar_unless_told_not_to(module, capsys
 
 def test_examples_without_training_have_no_progress_option(capsys):
     assert "--no-progress" not in help_text("basis", capsys)
+
+
+def _compile_env(tmp_path, **extra: str) -> dict[str, str]:
+    """The environment for a --compile run: its own inductor cache, so nothing is reused."""
+    import os
+
+    return {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"), **extra}
+
+
+def _compile_run(tmp_path, env) -> subprocess.CompletedProcess:
+    args = ["--dry-run", "--compile", "--no-progress", "--device", "cpu", "--out", str(tmp_path / "out")]
+    return subprocess.run(
+        [sys.executable, "-m", "mlbook.training", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+@pytest.mark.skipif(
+    not any(shutil.which(cxx) for cxx in ("g++", "clang++")), reason="torch.compile on a CPU needs a C++ compiler"
+)
+def test_training_compile_option_times_a_compiled_model(tmp_path):
+    result = _compile_run(tmp_path, _compile_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    timings = re.findall(r"^(.+): first step ([\d.]+) s, then ([\d.]+) ms per step$", result.stdout, re.M)
+    assert [name for name, _, _ in timings] == ["eager", "bfloat16 autocast", "torch.compile"]
+    assert all(float(per_step) > 0 for _, _, per_step in timings)
+    assert (tmp_path / "out" / "losses.png").is_file()
+
+
+def test_training_compile_without_a_compiler_is_one_clear_line(tmp_path):
+    result = _compile_run(tmp_path, _compile_env(tmp_path, CXX=str(tmp_path / "no-such-g++")))
+    assert result.returncode == 2, result.stdout
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("training: error: --compile could not compile the model: on a CPU,")
+    assert "needs a working C++ compiler" in last and "PyTorch said:" in last

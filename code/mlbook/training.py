@@ -366,7 +366,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, options in modes.items():
         torch.manual_seed(args.seed)
         timed = network(64, config.hidden, 10).to(device)
-        first, per_step = step_time(timed, X, y, steps, **options)
+        try:
+            first, per_step = step_time(timed, X, y, steps, **options)
+        except Exception as error:  # compiling fails deep inside torch: say why
+            if name != "torch.compile":
+                raise
+            reason = str(error).strip().splitlines()[0]
+            needs = (
+                "on a CPU, torch.compile needs a working C++ compiler (g++ or clang++ "
+                "on PATH, or the CXX variable; on Windows, Visual Studio's cl.exe)"
+                if device.type == "cpu"
+                else f"torch.compile could not build code for {device}"
+            )
+            raise ValueError(
+                f"--compile could not compile the model: {needs}. "
+                f"PyTorch said: {reason}"
+            ) from error
         print(
             f"{name}: first step {first:.3f} s, then {1e3 * per_step:.2f} ms per step"
         )
