@@ -397,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(y)} penguins on {device}, {steps} steps: "
         f"loss {losses[0]:.3f} -> {losses[-1]:.3f}"
     )
-    a, b = Value(2.0), Value(-3.0)
+    a, b = Value(2.0), Value(-0.5)  # the chapter's first example (its first figure)
     f = (a * b + a).tanh()
     f.backward()
     figures = {
