@@ -184,8 +184,9 @@ def test_csv_dataset_reads_the_file_it_is_given(tmp_path):
         ("a,b\n1,0\n", ValueError, "no label column 'label'"),
         ("a,label\n1,0\n2\n", ValueError, "line 3: expected 2 fields, found 1"),
         ("a,label\n1,0\nx,1\n", ValueError, "column 'a' should hold a number, found 'x'"),
-        ("a,label\n1,0.5\n", ValueError, "must hold whole numbers"),
-        ("a,label\n1,-1\n", ValueError, "must hold whole numbers"),
+        ("a,label\n1,0.5\n", ValueError, "must hold whole numbers.*found 0.5 on line 2"),
+        ("a,label\n1,-1\n", ValueError, "must hold whole numbers.*found -1 on line 2"),
+        ("a,label\n3,1\n5,2.5\n", ValueError, "found 2.5 on line 3"),  # not the first label
         ("a,label\n1,nan\n2,1\n", ValueError, "1 of 2 rows have a missing value"),
         ("a,label\n1,inf\n", ValueError, "not a finite number"),
     ],

@@ -129,9 +129,15 @@ def test_checkpoint_errors_are_clear(digits, tmp_path):
         load_checkpoint(tmp_path / "c.pt", network(64, (32, 32), 10, dropout=0.3))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt", model)
-    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable torch.save file"):
-        load_checkpoint(tmp_path / "bad.pt", model)
+    # bytes, text (torch.load's unpickler fails with a bare KeyError on it) and nothing
+    for name, content in [("bad.pt", b"not a checkpoint"), ("text.pt", b"hello world\n"), ("empty.pt", b"")]:
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=r"not a readable torch.save file \(\w+") as info:
+            load_checkpoint(tmp_path / name, model)
+        assert "()" not in str(info.value), "always a reason"
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(ValueError, match="holds a list, expected the dictionary"):
+        load_checkpoint(tmp_path / "list.pt", model)
     torch.save({"model": model.state_dict()}, tmp_path / "part.pt")
     with pytest.raises(ValueError, match="lacks the entries"):
         load_checkpoint(tmp_path / "part.pt", model)

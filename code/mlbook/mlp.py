@@ -161,10 +161,12 @@ class CSVDataset(Dataset):
                 f"data file {path}: {n_rows - len(labels)} of {n_rows} rows "
                 "have a missing value, expected every value present"
             )
-        if not torch.equal(labels, labels.round()) or labels.min() < 0:
+        bad = (labels != labels.round()) | (labels < 0)
+        if bad.any():
             raise ValueError(
                 f"data file {path}: column {label!r} must hold whole numbers "
-                f"from 0 up (class labels), found values such as {labels[0].item()}"
+                f"from 0 up (class labels), found {labels[bad][0].item():g} "
+                f"on line {int(bad.nonzero()[0]) + 2}"  # line 1 is the header
             )
         self.X = torch.stack([columns[c] for c in features], dim=1)  # (m, n)
         self.y = labels.long()

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
-import pickle
 import time
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,12 +233,19 @@ def _read_checkpoint(path: Path) -> dict:
         raise FileNotFoundError(f"checkpoint {path} does not exist or is not a file")
     try:
         checkpoint = torch.load(path, weights_only=True)  # never unpickles code
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+    except Exception as err:  # torch.load fails in many ways on a foreign file
+        lines = str(err).strip().splitlines()
+        reason = type(err).__name__ + (f": {lines[0]}" if lines else "")
         raise ValueError(
-            f"checkpoint {path} is not a readable torch.save file: {err}"
+            f"checkpoint {path} is not a readable torch.save file ({reason})"
         ) from None
+    if not isinstance(checkpoint, dict):
+        raise ValueError(
+            f"checkpoint {path} holds a {type(checkpoint).__name__}, "
+            "expected the dictionary that save_checkpoint writes"
+        )
     missing = {"model", "optimizer", "epoch", "torch_rng"} - set(checkpoint)
-    if not isinstance(checkpoint, dict) or missing:
+    if missing:
         raise ValueError(f"checkpoint {path} lacks the entries {sorted(missing)}")
     return checkpoint
 
