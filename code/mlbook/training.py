@@ -215,7 +215,9 @@ def save_checkpoint(path, model, optimizer, scheduler, epoch, loader) -> None:
 
 def load_checkpoint(path, model, optimizer=None, scheduler=None, loader=None) -> int:
     """Restore a checkpoint of `save_checkpoint`; return the epoch it was saved at."""
-    checkpoint = _read_checkpoint(Path(path))
+    asked = {"optimizer": optimizer, "scheduler": scheduler, "loader_rng": loader}
+    parts = [name for name, thing in asked.items() if thing is not None]
+    checkpoint = _read_checkpoint(Path(path), parts)
     _check_architecture(model, checkpoint["model"], path)
     model.load_state_dict(checkpoint["model"])
     if optimizer is not None:
@@ -228,25 +230,34 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, loader=None) ->
     return checkpoint["epoch"]
 
 
-def _read_checkpoint(path: Path) -> dict:
+def _read_checkpoint(path: Path, parts: list[str]) -> dict:
+    """The checkpoint's dictionary, with the entries that loading `parts` needs."""
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist or is not a file")
     try:
         checkpoint = torch.load(path, weights_only=True)  # never unpickles code
     except Exception as err:  # torch.load fails in many ways on a foreign file
-        lines = str(err).strip().splitlines()
-        reason = type(err).__name__ + (f": {lines[0]}" if lines else "")
         raise ValueError(
-            f"checkpoint {path} is not a readable torch.save file ({reason})"
+            f"checkpoint {path} is not a readable torch.save file "
+            f"(torch.load raised {type(err).__name__})"
         ) from None
     if not isinstance(checkpoint, dict):
         raise ValueError(
-            f"checkpoint {path} holds a {type(checkpoint).__name__}, "
+            f"checkpoint {path} holds an object of type {type(checkpoint).__name__}, "
             "expected the dictionary that save_checkpoint writes"
         )
-    missing = {"model", "optimizer", "epoch", "torch_rng"} - set(checkpoint)
+    needed = ["model", "epoch", "torch_rng", *parts]
+    missing = [name for name in needed if checkpoint.get(name) is None]
     if missing:
-        raise ValueError(f"checkpoint {path} lacks the entries {sorted(missing)}")
+        raise ValueError(
+            f"checkpoint {path} lacks the entries {missing}, "
+            f"expected {needed} for what was asked to be restored"
+        )
+    if not isinstance(state := checkpoint["model"], dict):
+        raise ValueError(
+            f"checkpoint {path}: 'model' is of type {type(state).__name__}, "
+            "expected a model's state_dict"
+        )
     return checkpoint
 
 
