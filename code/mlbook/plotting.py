@@ -18,34 +18,21 @@ from matplotlib.figure import Figure
 LINESTYLES = ("-", "--", "-.", ":")
 
 
-#: How many PNG pixels a figure has per pixel it is shown at: 2, so that figures stay
-#: sharp on high-density (phone and laptop) screens.
-PIXEL_DENSITY = 2
-
-
 class BookFigure(Figure):
     """A matplotlib figure that Jupyter displays as a PNG image, made without pyplot."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("dpi", 100)  # the pixels per inch a figure is shown at
+        kwargs.setdefault("dpi", 100)  # the pixels per inch of the PNG a notebook shows
         super().__init__(*args, **kwargs)
 
-    def _repr_png_(self) -> tuple[bytes, dict[str, int]]:
-        """The PNG drawn at PIXEL_DENSITY times the figure's dpi, and the width to show
-        it at (Jupyter's and the book's pages use it), so it looks the same size, only
-        sharper."""
+    def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
-        dpi = self.dpi
         # Drawn once, straight onto an Agg canvas. `savefig` gives the same pixels but
         # draws twice when a layout engine is set (once unrendered, to lay out), which
         # costs about 15% more. No bbox_inches="tight" either: constrained layout
         # already fits the labels.
-        self.set_dpi(dpi * PIXEL_DENSITY)
-        try:
-            FigureCanvasAgg(self).print_png(buffer)
-        finally:
-            self.set_dpi(dpi)
-        return buffer.getvalue(), {"width": round(self.get_figwidth() * dpi)}
+        FigureCanvasAgg(self).print_png(buffer)
+        return buffer.getvalue()
 
 
 def new_figure(size: tuple[float, float]) -> BookFigure:
