@@ -387,7 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as error:  # compiling fails deep inside torch: say why
             if name != "torch.compile":
                 raise
-            reason = str(error).strip().splitlines()[0]
+            lines = str(error).strip().splitlines()
+            reason = lines[0] if lines else type(error).__name__
             needs = (
                 "on a CPU, torch.compile needs a working C++ compiler (g++ or clang++ "
                 "on PATH, or the CXX variable; on Windows, Visual Studio's cl.exe)"
